@@ -1,0 +1,1 @@
+"""The `tfface` command line."""

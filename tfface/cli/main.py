@@ -1,0 +1,39 @@
+"""`tfface <command>`: a dispatch over small command modules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Quiet TensorFlow's and MediaPipe's C++ start-up chatter before either is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from tfface.errors import TffaceError  # noqa: E402
+from tfface.quiet import native_stderr_silenced  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tfface.cli import convert_cmd, reconstruct_cmd
+
+    parser = argparse.ArgumentParser(prog="tfface", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    reconstruct_cmd.add_parser(sub)
+    convert_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with native_stderr_silenced():  # TensorFlow's import-time CUDA/oneDNN notices
+        import tensorflow  # noqa: F401
+    try:
+        return int(args.run(args) or 0)
+    except (TffaceError, FileNotFoundError) as e:
+        print(f"tfface: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

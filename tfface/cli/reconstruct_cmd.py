@@ -1,0 +1,75 @@
+"""`tfface reconstruct PATH... -o OUTDIR`: landmarks, pose and 3DMM parameters for every face."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from tfface.errors import DataFileError, NoFaceError
+from tfface.quiet import native_stderr_silenced
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reconstruct", help="3D landmarks, head pose and 3DMM parameters for every face")
+    p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("-o", "--output", type=Path, help="folder for <stem>.json and <stem>_overlay.png")
+    p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout")
+    p.add_argument("--preset", default=None, help="model preset name or preset folder (default: the bundled one)")
+    p.add_argument("--detector", choices=("short", "full"), default="short",
+                   help="BlazeFace model: 'short' for portraits/close faces, 'full' for small, distant faces")
+    p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
+    p.add_argument("--refine", type=int, default=1,
+                   help="re-crop from the predicted landmarks this many times (default 1)")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay images")
+    p.set_defaults(run=run)
+
+
+def reconstruct_file(reconstructor: Any, path: Path) -> tuple[dict, Any, list]:
+    from tfface.io.images import read_image
+
+    image = read_image(path)
+    faces = reconstructor(image)
+    if not faces:
+        raise NoFaceError(f"{path}: no face found")
+    return {"image": str(path), "faces": [f.to_json() for f in faces]}, image, faces
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfface.inference.reconstructor import FaceReconstructor
+    from tfface.io.images import list_images, write_image
+    from tfface.models.presets import DEFAULT_PRESET
+    from tfface.render.overlay import draw_faces
+
+    if args.output is None and not args.json:
+        raise DataFileError("give an output folder (-o OUTDIR) and/or --json")
+    files = list_images(args.paths)
+    if not files:
+        raise DataFileError(f"no images found in {', '.join(map(str, args.paths))}")
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+    with native_stderr_silenced():  # device start-up notices
+        reconstructor = FaceReconstructor(args.preset or DEFAULT_PRESET, args.detector, args.min_score, args.refine)
+        reconstructor.detector  # noqa: B018 - start the detector here, not inside the progress bar
+    failed = 0
+    for path in tqdm(files, desc="reconstruct", unit="img", disable=len(files) < 2, file=sys.stderr):
+        try:
+            result, image, faces = reconstruct_file(reconstructor, path)
+        except (DataFileError, NoFaceError) as e:
+            failed += 1
+            tqdm.write(f"tfface: skipped: {e}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(result), flush=True)
+        if args.output:
+            (args.output / f"{path.stem}.json").write_text(json.dumps(result, indent=1))
+            if not args.no_overlay:
+                write_image(args.output / f"{path.stem}_overlay.png", draw_faces(image, faces))
+    reconstructor.close()
+    if failed:
+        print(f"tfface: {failed} of {len(files)} inputs failed", file=sys.stderr)
+    return 1 if failed == len(files) else 0

@@ -1,0 +1,1 @@
+"""Converters from external checkpoint formats (no TensorFlow imported here)."""

@@ -1,0 +1,1 @@
+"""Inference: detection boxes -> crops -> network -> decoded landmarks, pose and parameters."""

@@ -1,0 +1,27 @@
+"""3DDFA_V2's rules for the square region a face crop is cut from.
+
+Boxes are (x0, y0, x1, y1) in image pixels. Crop boxes are rounded to whole pixels so the crop and
+the mapping of landmarks back to the image use the very same box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def roi_from_box(box: np.ndarray) -> np.ndarray:
+    """A detector box -> square crop box: centre moved down by 0.14 of the box size, side 1.58x."""
+    x0, y0, x1, y1 = (float(v) for v in box[:4])
+    old = (x1 - x0 + y1 - y0) / 2.0
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + 0.14 * old
+    half = int(old * 1.58) / 2.0
+    return np.round([cx - half, cy - half, cx + half, cy + half]).astype(np.float32)
+
+
+def roi_from_landmarks(points: np.ndarray) -> np.ndarray:
+    """Landmarks (N, 2+) -> square crop box: the landmarks' bounding square, side = its diagonal."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre = (lo + hi) / 2.0
+    half = np.sqrt(2.0) * (hi - lo).max() / 2.0
+    return np.round([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half]).astype(np.float32)

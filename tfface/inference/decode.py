@@ -1,0 +1,37 @@
+"""Network outputs -> 3DMM parameters, 68 landmarks in image pixels, and head pose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfface.morphable.geometry import ShapeDecoder, apply_camera, crop_to_image
+from tfface.morphable.model import MorphableModel
+from tfface.morphable.params import ParamStats, camera_to_srt, split_params
+from tfface.morphable.pose import euler_angles
+
+
+@dataclass(frozen=True)
+class DecodedFaces:
+    params: np.ndarray  # (F, 62) de-normalised 3DMM parameters (camera in the crop frame)
+    landmarks: np.ndarray  # (F, 68, 3) image pixels; z is relative depth in the same scale
+    pose: np.ndarray  # (F, 3) yaw, pitch, roll in degrees (see tfface.morphable.pose)
+
+
+class ParamDecoder:
+    """Normalised network outputs + crop boxes -> DecodedFaces."""
+
+    def __init__(self, param_stats: ParamStats, shape_model: MorphableModel, image_size: int) -> None:
+        self.param_stats = param_stats
+        self.shapes = ShapeDecoder(shape_model.landmark_model())
+        self.image_size = image_size
+
+    def __call__(self, outputs: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
+        params = self.param_stats.denormalize(outputs)
+        camera, alpha_id, alpha_exp = split_params(params, self.shapes.model.num_id)
+        crop_pts = apply_camera(camera, self.shapes.vertices(alpha_id, alpha_exp))
+        landmarks = crop_to_image(crop_pts, tf.constant(roi_boxes, tf.float32), self.image_size)
+        _, rotation, _ = camera_to_srt(camera)
+        return DecodedFaces(params.numpy(), landmarks.numpy(), euler_angles(rotation).numpy())

@@ -1,0 +1,1 @@
+"""Backbones map normalised face crops to a feature vector, and nothing else."""

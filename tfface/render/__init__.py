@@ -1,0 +1,1 @@
+"""Pictures of results: overlays drawn on the photo."""
