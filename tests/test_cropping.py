@@ -25,13 +25,13 @@ def test_roi_from_landmarks_hand_worked():
     square = np.array([[100, 100], [200, 100], [100, 200], [200, 200], [150, 150]], np.float32)
     roi = roi_from_landmarks(square)
     assert roi.dtype == np.float32
-    np.testing.assert_array_equal(roi, [79, 79, 221, 221])  # 150 -/+ 70.71
+    np.testing.assert_array_equal(roi, [80, 80, 221, 221])  # side round(141.42) = 141, x0 = floor(150 - 70.5 + 0.5)
     # a 100 x 60 point set: the bounding square takes the larger side, centred on the points' box
     rect = np.array([[100, 150, 5.0], [200, 210, -3.0], [130, 170, 0.0]])  # a z column is ignored
-    np.testing.assert_array_equal(roi_from_landmarks(rect), [79, 109, 221, 251])  # 180 -/+ 70.71
-    # points spanning 40 in y only: side 40 * sqrt(2) = 56.57 around (10, 30)
+    np.testing.assert_array_equal(roi_from_landmarks(rect), [80, 110, 221, 251])  # centre (150, 180), side 141
+    # points spanning 40 in y only: side round(40 * sqrt(2)) = 57 around (10, 30)
     column = np.array([[10, 10], [10, 50], [10, 20]])
-    np.testing.assert_array_equal(roi_from_landmarks(column), [-18, 2, 38, 58])
+    np.testing.assert_array_equal(roi_from_landmarks(column), [-18, 2, 39, 59])
 
 
 def test_roi_from_landmarks_is_translation_covariant_and_scales():
@@ -45,10 +45,8 @@ def test_roi_from_landmarks_is_translation_covariant_and_scales():
     np.testing.assert_allclose((base[:2] + base[2:]) / 2, (lo + hi) / 2, atol=0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="corners are rounded independently (half to even), so a crop box can be "
-                                       "one pixel wider than it is tall; see the report")
 def test_roi_from_box_is_square():
-    # old = 99.5, side int(157.2) = 157 (odd); x corners 50 -/+ 78.5 round to -28 and 128 (side 156),
-    # y corners 64.43 -/+ 78.5 to -14 and 143 (side 157)
+    # old = 99.5, side int(157.2) = 157 (odd): the corner is rounded once and the side added
     roi = roi_from_box(np.array([0, 1, 100, 100], np.float32))
     assert roi[2] - roi[0] == roi[3] - roi[1] == 157
+    np.testing.assert_array_equal(roi, [-28, -14, 129, 143])

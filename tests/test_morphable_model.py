@@ -127,9 +127,6 @@ def test_load_3ddfa_dense_python2_style_pickle(tmp_path):
     np.testing.assert_array_equal(model.landmarks, arrays["lm_ids"])
 
 
-@pytest.mark.xfail(strict=True, raises=DataFileError,
-                   reason="safe_pickle refuses numpy._core.numeric._frombuffer, which numpy uses for arrays "
-                          "pickled with protocol 5 (Python 3.14's default)")
 def test_load_3ddfa_dense_protocol5_pickle(tmp_path):
     arrays = _dense_arrays()
     keys = ("u", "w_shp", "w_exp", "tri", "keypoints")

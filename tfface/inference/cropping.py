@@ -14,8 +14,7 @@ def roi_from_box(box: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = (float(v) for v in box[:4])
     old = (x1 - x0 + y1 - y0) / 2.0
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + 0.14 * old
-    half = int(old * 1.58) / 2.0
-    return np.round([cx - half, cy - half, cx + half, cy + half]).astype(np.float32)
+    return _square(cx, cy, int(old * 1.58))
 
 
 def roi_from_landmarks(points: np.ndarray) -> np.ndarray:
@@ -23,5 +22,10 @@ def roi_from_landmarks(points: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, np.float64)[:, :2]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     centre = (lo + hi) / 2.0
-    half = np.sqrt(2.0) * (hi - lo).max() / 2.0
-    return np.round([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half]).astype(np.float32)
+    return _square(centre[0], centre[1], int(round(np.sqrt(2.0) * (hi - lo).max())))
+
+
+def _square(cx: float, cy: float, side: int) -> np.ndarray:
+    # Round the corner once and add the whole side, so the box is exactly square.
+    x0, y0 = np.floor(cx - side / 2.0 + 0.5), np.floor(cy - side / 2.0 + 0.5)
+    return np.array([x0, y0, x0 + side, y0 + side], np.float32)

@@ -151,6 +151,8 @@ def load_3ddfa_dense(path: str | os.PathLike) -> MorphableModel:
     u = np.asarray(data["u"], np.float64).reshape(-1)
     n3 = u.shape[0]
     w_shp, w_exp = np.asarray(data["w_shp"]), np.asarray(data["w_exp"])
+    if w_shp.ndim != 2 or w_exp.ndim != 2:
+        raise DataFileError(f"{path}: w_shp {w_shp.shape} and w_exp {w_exp.shape} must be 2-d (3N, K)")
     if n3 % 3 or w_shp.shape[0] != n3 or w_exp.shape[0] != n3:
         raise DataFileError(f"{path}: u {u.shape}, w_shp {w_shp.shape}, w_exp {w_exp.shape} disagree")
     tri = np.asarray(data["tri"], np.int32)
@@ -158,6 +160,10 @@ def load_3ddfa_dense(path: str | os.PathLike) -> MorphableModel:
     kpt = np.asarray(data["keypoints"], np.int64).reshape(-1)
     if kpt.shape != (3 * NUM_LANDMARKS,):
         raise DataFileError(f"{path}: keypoints must hold 204 entries, found {kpt.shape}")
+    if tri.ndim != 2 or tri.shape[1] != 3 or tri.min() < 0 or tri.max() >= n3 // 3:
+        raise DataFileError(f"{path}: tri {tri.shape} must be (T, 3) vertex ids below {n3 // 3}")
+    if kpt.min() < 0 or kpt.max() >= n3:
+        raise DataFileError(f"{path}: keypoints must index the {n3}-entry shape vector")
     return MorphableModel(
         mean=_f32(_interleaved_to_rows(u)),
         id_basis=_f32(_interleaved_basis(w_shp)),

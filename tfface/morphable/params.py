@@ -62,8 +62,8 @@ class ParamStats:
     def __post_init__(self) -> None:
         if self.mean.shape != self.std.shape or self.mean.ndim != 1:
             raise ValueError(f"mean {self.mean.shape} and std {self.std.shape} must be equal 1-d shapes")
-        if not np.all(np.isfinite(self.mean)) or not np.all(self.std > 0):
-            raise ValueError("param stats need finite means and positive stds")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
+            raise ValueError("param stats need finite means and finite, positive stds")
 
     def denormalize(self, normalized: tf.Tensor) -> tf.Tensor:
         return tf.convert_to_tensor(normalized, tf.float32) * self.std + self.mean
