@@ -29,14 +29,19 @@ class ParamDecoder:
         self.image_size = image_size
 
     def __call__(self, outputs: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
-        outputs = np.asarray(outputs, np.float32).reshape(-1, self.param_stats.mean.shape[0])
+        """Normalised network outputs (F, 62) + crop boxes (F, 4) -> DecodedFaces."""
+        params = self.param_stats.denormalize(np.asarray(outputs, np.float32).reshape(-1, self.param_stats.mean.shape[0]))
+        return self.decode_params(params.numpy(), roi_boxes)
+
+    def decode_params(self, params: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
+        """De-normalised 3DMM params (F, 62) + crop boxes (F, 4) -> DecodedFaces."""
+        params = np.asarray(params, np.float32).reshape(-1, self.param_stats.mean.shape[0])
         roi_boxes = np.asarray(roi_boxes, np.float32).reshape(-1, 4)
-        return DecodedFaces(*(t.numpy() for t in self._decode(outputs, roi_boxes)))
+        return DecodedFaces(*(t.numpy() for t in self._decode(params, roi_boxes)))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None, 4], tf.float32)])
-    def _decode(self, outputs: tf.Tensor, roi_boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def _decode(self, params: tf.Tensor, roi_boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         # One compiled graph: eager op-by-op dispatch cost more than the network itself.
-        params = self.param_stats.denormalize(outputs)
         camera, alpha_id, alpha_exp = split_params(params, self.shapes.model.num_id)
         crop_pts = apply_camera(camera, self.shapes.vertices(alpha_id, alpha_exp))
         landmarks = crop_to_image(crop_pts, roi_boxes, self.image_size)

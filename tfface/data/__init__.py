@@ -1,0 +1,1 @@
+"""Dataset readers, TFRecord shards and the in-batch hybrid tf.data pipeline."""
