@@ -1,0 +1,87 @@
+"""FaceModel: starts exactly from the converted regressor, round-trips config and .keras, freezes parts."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import SAMPLE_IMAGE
+
+from tfface.io.images import read_image
+from tfface.losses.geometry import FaceGeometry
+from tfface.models.backbones import BACKBONES, build_backbone
+from tfface.models.face_model import FaceModel
+from tfface.models.heads import CosineClassifier
+
+# Two face boxes of the sample photo (roughly the detector's squares) give real face crops.
+ROIS = np.array([[165.0, 75.0, 355.0, 265.0], [520.0, 85.0, 700.0, 265.0]], np.float32)
+
+
+@pytest.fixture(scope="module")
+def crops(default_preset):
+    return default_preset.preprocessor(read_image(SAMPLE_IMAGE), ROIS)
+
+
+def tiny(**kwargs) -> FaceModel:
+    return FaceModel(build_backbone("mobilenet_v1", 32, 0.25), id_latent_dim=8, res_latent_dim=4,
+                     **{"num_ids": 5, **kwargs})
+
+
+@pytest.mark.parametrize("branches", [False, True])
+def test_from_preset_reproduces_the_regressor_and_the_3dmm(default_preset, crops, branches):
+    model = FaceModel.from_preset(param_branches=branches, num_ids=7)
+    out = model(crops, training=False)
+    ref = default_preset.model(crops, training=False).numpy()
+    np.testing.assert_allclose(out["params"].numpy(), ref, atol=1e-5)
+    assert out["id_logits"].shape == (2, 7) and out["attributes"].shape == (2, 40)
+    np.testing.assert_allclose(np.linalg.norm(out["embedding"].numpy(), axis=-1), 1.0, atol=1e-5)
+    # The decoders start as the 3DMM bases: s_mean + ds_id + ds_res = the 3DMM shape of the params.
+    geom = FaceGeometry(default_preset.param_stats, default_preset.shape_model, 120)
+    expected = geom.vertices(geom.denormalize(ref)).numpy()
+    shape = geom.mean.numpy() + out["shape_id"].numpy() + out["shape_res"].numpy()
+    assert np.abs(shape - expected).max() * geom.shape_scale < 1e-4  # crop pixels
+    # ... and the identity part alone is the identity offset A_id alpha_id.
+    _, alpha_id, _ = geom.split(geom.denormalize(ref))
+    np.testing.assert_allclose(out["shape_id"].numpy() * geom.shape_scale,
+                               geom.offsets(geom.id_basis, alpha_id).numpy() * geom.shape_scale, atol=1e-4)
+
+
+def test_config_and_keras_file_round_trip(tmp_path):
+    model = tiny(param_branches=True, id_head="cosface", dropout=0.1)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    expected = model(x, training=False)
+    clone = FaceModel.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded, FaceModel) and isinstance(loaded.get_layer("id_classifier"), CosineClassifier)
+    got = loaded(x, training=False)
+    for key in expected:
+        np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), atol=1e-6)
+
+
+def test_keras_applications_backbone_round_trips(tmp_path):
+    model = FaceModel(build_backbone("mobilenet_v3_small", 32, 0.5), id_head="softmax", num_ids=3)
+    x = np.random.default_rng(1).normal(size=(1, 32, 32, 3)).astype(np.float32)
+    model.save(tmp_path / "v3.keras")
+    loaded = keras.saving.load_model(tmp_path / "v3.keras")
+    np.testing.assert_allclose(loaded(x)["params"].numpy(), model(x)["params"].numpy(), atol=1e-5)
+    assert set(BACKBONES) == {"mobilenet_v1", "mobilenet_v3_small", "mobilenet_v3_large", "resnet50"}
+
+
+def test_trainable_parts_and_argument_checks():
+    model = tiny(freeze_batch_norm=True)
+    model.set_trainable_parts(["decoders"])
+    names = {v.path.split("/")[0] for v in model.trainable_variables}
+    assert names == {"id_decoder", "res_decoder"}
+    model.set_trainable_parts(["all"])
+    assert not any("_bn" in v.path for v in model.trainable_variables)  # BN stays frozen
+    assert any(v.path.startswith("id_classifier") for v in model.trainable_variables)
+    with pytest.raises(ValueError, match="unknown trainable part"):
+        model.set_trainable_parts(["heads"])
+    with pytest.raises(ValueError, match="num_attributes is out of range. Received: num_attributes=0"):
+        tiny(num_attributes=0)
+    with pytest.raises(ValueError, match="id_head must be one of"):
+        tiny(id_head="sphereface")
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        build_backbone("vgg16")

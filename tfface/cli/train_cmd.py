@@ -1,0 +1,29 @@
+"""`tfface train --config configs/<name>.yaml`: train the joint FaceModel with model.fit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the joint face model (3DMM, attributes, identity) from a YAML config")
+    p.add_argument("--config", type=Path, default=None,
+                   help="YAML config overriding the defaults (see configs/); none = all defaults")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output folder (overrides trainer.output_dir)")
+    p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default=None,
+                   help="overrides trainer.precision")
+    p.add_argument("--jit-compile", action="store_true", default=None, help="XLA (overrides trainer.jit_compile)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfface.training.config import load_config
+    from tfface.training.trainer import train
+
+    trainer = {k: v for k, v in (("output_dir", str(args.output) if args.output else None),
+                                 ("precision", args.precision), ("jit_compile", args.jit_compile)) if v is not None}
+    config = load_config(args.config, {"trainer": trainer} if trainer else None)
+    train(config)
+    print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
+    return 0

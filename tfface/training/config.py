@@ -1,0 +1,168 @@
+"""The typed training config: dataclasses with working defaults; YAML files override what differs.
+
+`load_config("configs/x.yaml")` rejects unknown keys with the key's full path and the file's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfface.errors import TffaceError
+from tfface.losses.joint import TASKS, LossConfig
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "mobilenet_v1"  # mobilenet_v1 | mobilenet_v3_small | mobilenet_v3_large | resnet50
+    init_preset: str | None = "tfface_mb05_3ddfa"  # start from the converted regressor (mobilenet_v1 only)
+    width_multiplier: float = 0.5
+    image_size: int = 120
+    num_attributes: int = 40
+    id_latent_dim: int = 40
+    res_latent_dim: int = 10
+    num_ids: int = 0  # identity classes; 0 = no identity classifier
+    id_head: str = "arcface"  # softmax | arcface | cosface
+    param_branches: bool = False  # MARN: separate pose / identity / expression heads
+    dropout: float = 0.0
+    sync_batch_norm: bool = True  # batch statistics over the global batch under tf.distribute
+    freeze_batch_norm: bool = False
+
+
+@dataclass
+class SyntheticConfig:
+    num_batches: int = 8  # distinct batches, repeated; identities are drawn from model.num_ids (or 8)
+    label_rate: float = 0.75
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic | pipeline (tfface.data.pipeline, the hybrid builder)
+    batch_size: int = 32  # global batch, split over replicas
+    steps_per_epoch: int = 50
+    validation_steps: int = 5
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    pipeline_config: str | None = None  # YAML of tfface.data.pipeline's config (sources, quotas)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adamw"  # adamw | adam | sgd
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4  # adamw only
+    clipnorm: float | None = 5.0
+    cosine_decay: bool = True  # cosine decay of the learning rate over each phase
+
+
+@dataclass
+class PhaseConfig:
+    name: str = "joint"
+    epochs: int = 10
+    trainable: list[str] = field(default_factory=lambda: ["all"])  # see tfface.models.face_model.PARTS
+    losses: dict[str, float] = field(default_factory=dict)  # loss weights overriding `loss`
+    learning_rate: float | None = None  # overrides optimizer.learning_rate
+
+    def __post_init__(self) -> None:
+        from tfface.models.face_model import PARTS
+
+        unknown = sorted(set(self.losses) - set(TASKS)) + sorted(set(self.trainable) - set(PARTS) - {"all"})
+        if unknown:
+            raise ValueError(f"phase '{self.name}': unknown loss or part {unknown} "
+                             f"(losses: {sorted(TASKS)}; parts: {['all', *PARTS]})")
+        if self.epochs <= 0:
+            raise ValueError(f"phase '{self.name}': epochs must be > 0. Received: {self.epochs}")
+
+
+@dataclass
+class TrainerConfig:
+    output_dir: str = "runs/face_model"
+    precision: str = "float32"  # float32 | mixed_float16 (GPU) | mixed_bfloat16 (CPU/TPU)
+    jit_compile: bool = False  # XLA
+    run_eagerly: bool = False  # debugging (and tiny test runs): no tf.function around the train step
+    distribution: str = "auto"  # auto (Mirrored on >1 GPU, MultiWorker with TF_CONFIG) | none | mirrored | multi_worker
+    seed: int = 0
+    tensorboard: bool = True
+    verbose: int = 1  # Keras progress bar: 0 silent, 1 bar, 2 one line per epoch
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig()])
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file, then `overrides` ({"trainer": {"output_dir": ...}})."""
+    data: dict[str, Any] = {}
+    source = str(path) if path else "<defaults>"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise TffaceError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise TffaceError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise TffaceError(f"{p}: the top level must be a mapping of sections")
+    merged = _merge(data, overrides or {})
+    try:
+        return _build(TrainConfig, merged, source, "")
+    except (TypeError, ValueError) as e:
+        raise TffaceError(f"{source}: {e}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, dict) and isinstance(out.get(key), dict | None) else value
+    return out
+
+
+def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise TffaceError(f"{source}: '{prefix or 'top level'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TffaceError(f"{source}: unknown config key '{prefix}{unknown[0]}' (known in this section: {sorted(known)})")
+    return cls(**{key: _value(hints[key], value, source, f"{prefix}{key}") for key, value in data.items()})
+
+
+def _value(hint: Any, value: Any, source: str, key: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, f"{key}.")
+    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        if not isinstance(value, list):
+            raise TffaceError(f"{source}: '{key}' must be a list")
+        return [_build(args[0], item, source, f"{key}[{i}].") for i, item in enumerate(value)]
+    if origin in (typing.Union, types.UnionType) and value is None and type(None) in args:
+        return None
+    if hint in (int, float, bool, str) and not _accepts(hint, value):
+        raise TffaceError(f"{source}: '{key}' must be {hint.__name__}, got {value!r}")
+    return float(value) if hint is float else value
+
+
+def _accepts(hint: type, value: Any) -> bool:
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)

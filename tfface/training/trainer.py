@@ -1,0 +1,142 @@
+"""`train(config)`: build the FaceModel under a tf.distribute strategy and `fit` it phase by phase.
+
+Each phase (Liu et al.: encoder on 3DMM targets, then decoders, then end to end) compiles a fresh
+optimizer for the parts it trains and the losses it weighs. A finished phase leaves
+`phase<i>_<name>.weights.h5`; a killed phase resumes from its last epoch through BackupAndRestore.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfface.errors import TffaceError
+from tfface.losses.geometry import FaceGeometry
+from tfface.losses.joint import JointLoss
+from tfface.models.backbones import build_backbone
+from tfface.models.face_model import FaceModel
+from tfface.models.presets import DEFAULT_PRESET, load_preset, morphable_asset
+from tfface.training.config import ModelConfig, OptimizerConfig, PhaseConfig, TrainConfig, config_to_dict
+from tfface.training.inputs import build_datasets
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """auto: MultiWorkerMirrored when TF_CONFIG is set, Mirrored on several GPUs, else the default."""
+    if kind == "multi_worker" or (kind == "auto" and "TF_CONFIG" in os.environ):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored" or (kind == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
+        return tf.distribute.MirroredStrategy()
+    if kind in ("auto", "none"):
+        return tf.distribute.get_strategy()
+    raise TffaceError(f"trainer.distribution must be auto, none, mirrored or multi_worker. Received: {kind!r}")
+
+
+def build_geometry(image_size: int) -> FaceGeometry:
+    """The 3DDFA parameter statistics and 68-point BFM the labels are expressed in."""
+    stats = load_preset(DEFAULT_PRESET).param_stats
+    return FaceGeometry(stats, morphable_asset("bfm_3ddfa_68"), image_size)
+
+
+def build_model(config: ModelConfig) -> FaceModel:
+    heads = {"num_attributes": config.num_attributes, "id_latent_dim": config.id_latent_dim,
+             "res_latent_dim": config.res_latent_dim, "num_ids": config.num_ids, "id_head": config.id_head,
+             "param_branches": config.param_branches, "dropout": config.dropout,
+             "sync_batch_norm": config.sync_batch_norm, "freeze_batch_norm": config.freeze_batch_norm}
+    if config.init_preset and config.backbone == "mobilenet_v1":
+        model = FaceModel.from_preset(config.init_preset, **heads)
+        if (model.image_size, model.backbone.width_multiplier) != (config.image_size, config.width_multiplier):
+            raise TffaceError(f"model.init_preset {config.init_preset} is {model.image_size} px, width "
+                              f"{model.backbone.width_multiplier}; the config asks for {config.image_size} px, "
+                              f"width {config.width_multiplier} (set init_preset: null to start from scratch)")
+        return model
+    return FaceModel(build_backbone(config.backbone, config.image_size, config.width_multiplier), **heads)
+
+
+def make_optimizer(config: OptimizerConfig, phase: PhaseConfig, steps: int) -> keras.optimizers.Optimizer:
+    lr: Any = phase.learning_rate or config.learning_rate
+    if config.cosine_decay:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps))
+    common = {"learning_rate": lr, "clipnorm": config.clipnorm}
+    if config.name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
+    if config.name == "adam":
+        return keras.optimizers.Adam(**common)
+    if config.name == "sgd":
+        return keras.optimizers.SGD(momentum=0.9, **common)
+    raise TffaceError(f"optimizer.name must be adamw, adam or sgd. Received: {config.name!r}")
+
+
+def make_callbacks(config: TrainConfig, tag: str) -> list[keras.callbacks.Callback]:
+    out = Path(config.trainer.output_dir)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(out / "backup" / tag)),
+        keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / f"{tag}_last.weights.h5"), save_weights_only=True),
+        keras.callbacks.CSVLogger(str(out / f"log_{tag}.csv"), append=True),
+    ]
+    if config.data.validation_steps:
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(out / "checkpoints" / f"{tag}_best.weights.h5"), save_weights_only=True,
+            monitor="val_loss", save_best_only=True))
+    if config.trainer.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        warnings.warn("trainer.tensorboard is on but the tensorboard package is not installed; no TensorBoard logs")
+    elif config.trainer.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard" / tag)))
+    return callbacks
+
+
+def train(config: TrainConfig, callbacks: list[keras.callbacks.Callback] | None = None) -> FaceModel:
+    """Train all phases of `config`; extra `callbacks` run after tfface's own."""
+    t = config.trainer
+    if t.precision not in PRECISIONS:
+        raise TffaceError(f"trainer.precision must be one of {PRECISIONS}. Received: {t.precision!r}")
+    strategy = make_strategy(t.distribution)
+    keras.utils.set_random_seed(t.seed)
+    out = Path(t.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(t.precision)
+    try:
+        geometry = build_geometry(config.model.image_size)
+        train_ds, val_ds = build_datasets(config.data, geometry, config.model.num_ids, t.seed)
+        with strategy.scope():
+            model = build_model(config.model)
+        for i, phase in enumerate(config.phases):
+            tag = f"phase{i}_{phase.name}"
+            done = out / f"{tag}.weights.h5"
+            if done.is_file():  # finished in an earlier run
+                model.load_weights(done)
+                continue
+            model.set_trainable_parts(phase.trainable)
+            steps = phase.epochs * config.data.steps_per_epoch
+            with strategy.scope():
+                model.compile(optimizer=make_optimizer(config.optimizer, phase, steps),
+                              joint_loss=JointLoss(config.loss.with_weights(phase.losses), geometry),
+                              jit_compile=t.jit_compile, run_eagerly=t.run_eagerly)
+            model.fit(train_ds, epochs=phase.epochs, steps_per_epoch=config.data.steps_per_epoch,
+                      validation_data=val_ds, validation_steps=config.data.validation_steps or None,
+                      callbacks=[*make_callbacks(config, tag), *(callbacks or [])], verbose=t.verbose,
+                      shuffle=False)
+            if _is_chief(strategy):
+                model.save_weights(done)
+        if _is_chief(strategy):
+            model.save(out / "model.keras")
+        return model
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
