@@ -15,13 +15,16 @@ from tfface.quiet import native_stderr_silenced  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tfface.cli import convert_cmd, reconstruct_cmd, train_cmd
+    from tfface.cli import convert_cmd, evaluate_cmd, export_cmd, reconstruct_cmd, serve_cmd, train_cmd
 
     parser = argparse.ArgumentParser(prog="tfface", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     reconstruct_cmd.add_parser(sub)
     convert_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    evaluate_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,72 @@
+"""tfface.runtimes: one contract (uint8 RGB crops -> de-normalised params) for every runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export_helpers import default_preset, exported, sample_crops
+
+from tfface.errors import TffaceError
+
+
+@pytest.mark.slow
+def test_keras_runner_matches_the_preset_pipeline():
+    from tfface.runtimes import KerasRunner, load_runner
+
+    runner = load_runner("tfface_mb05_3ddfa")
+    assert isinstance(runner, KerasRunner) and runner.image_size == 120 and runner.outputs == ("params",)
+    crops = sample_crops()
+    preset = default_preset()
+    expected = preset.param_stats.denormalize(preset.model(preset.preprocessor.normalize(crops))).numpy()
+    out = runner(crops)
+    assert set(out) == {"params"} and out["params"].shape == (2, 62)
+    np.testing.assert_allclose(out["params"], expected, rtol=1e-5, atol=1e-2)
+    # decodes to face-shaped landmarks inside the crop
+    lm = runner.decoder.decode_params(out["params"], np.array([[0, 0, 120, 120]] * 2, np.float32)).landmarks
+    assert lm.shape == (2, 68, 3) and lm[..., :2].min() > 0 and lm[..., :2].max() < 120
+
+
+def test_runner_input_checks_and_empty_batch():
+    from tfface.runtimes import load_runner
+
+    runner = load_runner("tfface_mb05_3ddfa")
+    with pytest.raises(TffaceError, match="uint8"):
+        runner(np.zeros((1, 120, 120, 3), np.float32))
+    with pytest.raises(TffaceError, match=r"\(N, 120, 120, 3\)"):
+        runner(np.zeros((1, 64, 64, 3), np.uint8))
+    assert runner(np.zeros((0, 120, 120, 3), np.uint8))["params"].shape == (0, 62)
+
+
+def test_load_runner_errors(tmp_path):
+    from tfface.runtimes import load_runner
+
+    with pytest.raises(TffaceError, match="no such file"):
+        load_runner(tmp_path / "missing.tflite")
+    with pytest.raises(TffaceError, match="unknown preset"):
+        load_runner("not_a_preset")
+    (tmp_path / "lonely.onnx").write_bytes(b"not onnx")
+    with pytest.raises(TffaceError, match="no tfface export metadata"):
+        load_runner(tmp_path / "lonely.onnx")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TffaceError, match="not a SavedModel folder"):
+        load_runner(tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_every_exported_file_opens_with_the_same_contract():
+    from tfface.runtimes import OnnxRunner, SavedModelRunner, TFLiteRunner, load_runner
+
+    result = exported()
+    kinds = {"saved_model": SavedModelRunner, "tflite_fp32": TFLiteRunner, "tflite_fp16": TFLiteRunner,
+             "tflite_int8": TFLiteRunner, "onnx": OnnxRunner}
+    crops = sample_crops()
+    for fmt, path in result.files.items():
+        runner = load_runner(path, num_threads=1)
+        assert isinstance(runner, kinds[fmt]) and runner.image_size == 120
+        out = runner(crops)
+        assert set(out) == {"params"} and out["params"].shape == (2, 62) and out["params"].dtype == np.float32
+        assert runner(crops[:1])["params"].shape == (1, 62)  # batch size changes are handled
+    # the export folder and the TF Serving base folder open the SavedModel
+    assert isinstance(load_runner(result.folder), SavedModelRunner)
+    assert isinstance(load_runner(result.files["saved_model"].parent), SavedModelRunner)

@@ -1,0 +1,69 @@
+"""`tfface export -o DIR`: SavedModel (TF Serving layout), TFLite fp32/fp16/int8, ONNX, metadata and a
+parity report against Keras."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from tfface.export.formats import FORMATS
+
+    p = sub.add_parser("export", help="export a model to SavedModel/TF Serving, TFLite and ONNX, with a parity report")
+    p.add_argument("--preset", default=None, help="preset name or folder (default: the bundled one)")
+    p.add_argument("--model", default=None,
+                   help="a saved .keras model (e.g. a trained FaceModel) to export with the preset's "
+                        "preprocessing and param statistics")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), metavar="FORMAT",
+                   help=f"what to write (default: all of {' '.join(FORMATS)})")
+    p.add_argument("--representative", nargs="+", type=Path, default=None, metavar="DIR",
+                   help="photos (folders/files) whose detected faces calibrate int8 and feed the parity "
+                        "check; required for tflite_int8")
+    p.add_argument("--max-faces", type=int, default=300, help="at most this many representative faces (300)")
+    p.add_argument("--version", type=int, default=1, help="TF Serving version folder number (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace exported files in an existing folder")
+    p.add_argument("--aflw", type=Path, default=None,
+                   help="AFLW2000-3D folder: add each file's NME (ground-truth crops) to the parity report")
+    p.add_argument("--aflw-limit", type=int, default=None, help="evaluate only the first N AFLW2000-3D images")
+    p.add_argument("--no-parity", action="store_true", help="skip the parity report")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfface.errors import TffaceError
+    from tfface.export.exporter import check_output_folder, export_preset, load_export_preset
+    from tfface.models.presets import DEFAULT_PRESET
+
+    check_output_folder(args.output, args.overwrite)  # fail before minutes of work
+    if "tflite_int8" in args.formats and not args.representative:
+        raise TffaceError("tflite_int8 needs real face photos to calibrate: pass --representative DIR "
+                          "(or leave tflite_int8 out of --formats)")
+    preset = load_export_preset(args.preset or DEFAULT_PRESET, args.model)
+    crops = None
+    if args.representative:
+        from tfface.export.representative import face_crops
+
+        crops = face_crops(list(args.representative), preset, args.max_faces)
+        print(f"{len(crops)} representative face crops", file=sys.stderr)
+    result = export_preset(preset, args.output, tuple(args.formats), crops, args.version, args.overwrite)
+    for fmt, path in result.files.items():
+        print(f"{fmt}: {path}")
+    if args.no_parity:
+        return 0
+    if crops is None:
+        print("tfface: parity report skipped: it needs real faces (--representative DIR)", file=sys.stderr)
+        return 0
+    from tfface.export.parity import parity_report, to_markdown, write_parity
+    from tfface.runtimes import KerasRunner
+
+    report = parity_report(KerasRunner(preset), result.files, crops[:64], args.aflw, args.aflw_limit)
+    json_path, _ = write_parity(report, args.output)
+    print(to_markdown(report))
+    print(f"parity: {json_path}")
+    failed = [f for f, e in report["runtimes"].items() if e.get("pass") is False]
+    if failed:
+        print(f"tfface: parity bound not met for {', '.join(failed)} (see {json_path})", file=sys.stderr)
+    return 0

@@ -1,0 +1,134 @@
+"""`export_preset`: one preset (or a Keras model with a preset's pre/post-processing) -> every format.
+
+Layout of the output folder (the SavedModel part is a TF Serving model base path):
+    DIR/metadata.json                   the sidecar (also inside the SavedModel's assets.extra/)
+    DIR/<name>/<version>/               SavedModel: serving_default, reconstruct[, attributes, embedding]
+    DIR/<name>_{fp32,fp16,int8}.tflite  TFLite, built-in ops only
+    DIR/<name>.onnx                     ONNX (opset 17)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfface.errors import TffaceError
+from tfface.runtimes import METADATA_FILE
+
+from tfface.export.formats import FORMATS
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    files: dict[str, Path]  # format -> path
+    metadata: dict[str, Any]
+    ops: dict[str, list[str]] = field(default_factory=dict)  # TFLite format -> op codes
+
+
+def output_paths(folder: Path, name: str, version: int, formats: tuple[str, ...]) -> dict[str, Path]:
+    paths = {"saved_model": folder / name / str(version), "onnx": folder / f"{name}.onnx"}
+    paths.update({f"tflite_{k}": folder / f"{name}_{k}.tflite" for k in ("fp32", "fp16", "int8")})
+    return {f: paths[f] for f in formats}
+
+
+def load_export_preset(preset: str, model_path: str | None = None) -> Any:
+    """A preset; with `model_path` a saved Keras model (.keras) replaces its network (e.g. a trained
+    FaceModel) while the preset supplies preprocessing, param stats and the morphable model."""
+    from tfface.models.presets import load_preset
+
+    loaded = load_preset(preset)
+    if model_path is None:
+        return loaded
+    import keras
+
+    path = Path(model_path)
+    if not path.is_file() or path.suffix != ".keras":
+        raise TffaceError(f"{path}: --model must be an existing .keras file")
+    loaded.model = keras.saving.load_model(path, compile=False)
+    loaded.name = path.stem
+    return loaded
+
+
+def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FORMATS,
+                  representative: np.ndarray | None = None, version: int = 1,
+                  overwrite: bool = False) -> ExportResult:
+    """Write `formats` of a loaded preset to `folder`; int8 needs `representative` uint8 face crops."""
+    from tfface.export.graph import ServingModule
+    from tfface.export.metadata import build_metadata
+
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise TffaceError(f"unknown export formats {unknown}; choose from {list(FORMATS)}")
+    if "tflite_int8" in formats and (representative is None or not len(representative)):
+        raise TffaceError("tflite_int8 needs representative face crops (tfface export --representative DIR)")
+    folder = Path(folder)
+    name = Path(str(preset.name)).name
+    paths = output_paths(folder, name, version, tuple(formats))
+    _prepare(folder, [*paths.values(), folder / METADATA_FILE], overwrite)
+
+    module = ServingModule(preset)
+    metadata = build_metadata(preset, module, version)
+    metadata["files"] = {f: str(p.relative_to(folder)) for f, p in paths.items()}
+    result = ExportResult(folder, paths, metadata)
+    if any(f.startswith("tflite") for f in formats):
+        from tfface.export.tflite import output_names
+
+        metadata["tflite"] = {
+            "output_names": output_names(module),
+            "params_output": "params_normalized: params = params_normalized * std + mean (metadata params)",
+            "int8": "full-integer: uint8 input (the crop itself), int8 weights (per-channel) and activations, "
+                    "float32 outputs (dequantised in the model)",
+        }
+    if any(f == "onnx" for f in formats):
+        from tfface.export.onnx_export import ONNX_OPSET
+
+        metadata["onnx"] = {"opset": ONNX_OPSET, "outputs": list(module.outputs), "converter": "tf2onnx"}
+    text = json.dumps(metadata, indent=1)
+    (folder / METADATA_FILE).write_text(text)
+
+    if "saved_model" in formats:
+        from tfface.export.saved_model import write_saved_model
+
+        write_saved_model(module, paths["saved_model"], metadata)
+    for kind in ("fp32", "fp16", "int8"):
+        if f"tflite_{kind}" in formats:
+            from tfface.export.tflite import convert_tflite, op_names
+
+            data = convert_tflite(module, kind, representative)
+            paths[f"tflite_{kind}"].write_bytes(data)
+            result.ops[f"tflite_{kind}"] = op_names(data)
+    if "onnx" in formats:
+        from tfface.export.onnx_export import write_onnx
+
+        write_onnx(module, paths["onnx"], text)
+    return result
+
+
+def check_output_folder(folder: str | Path, overwrite: bool) -> bool:
+    """Raise when `folder` is a file, or a non-empty folder without `overwrite`; True when non-empty."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TffaceError(f"{folder}: exists and is not a folder")
+    used = folder.is_dir() and any(folder.iterdir())
+    if used and not overwrite:
+        raise TffaceError(f"{folder}: output folder exists and is not empty; pass --overwrite to replace "
+                          "the exported files in it")
+    return used
+
+
+def _prepare(folder: Path, targets: list[Path], overwrite: bool) -> None:
+    """Refuse to write into an existing, non-empty folder unless `overwrite` (then replace only the
+    files this export writes)."""
+    if check_output_folder(folder, overwrite):
+        for target in targets:
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    folder.mkdir(parents=True, exist_ok=True)

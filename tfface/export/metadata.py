@@ -1,0 +1,69 @@
+"""The metadata sidecar (`metadata.json`) every export carries: what goes in, what comes out, and the
+constants a client needs to use the outputs without tfface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+import tfface
+from tfface.export.graph import ServingModule
+
+METADATA_VERSION = 1
+# CelebA's 40 attributes, in the column order of list_attr_celeba.txt.
+CELEBA_ATTRIBUTES: tuple[str, ...] = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
+    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
+    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
+    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
+    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
+    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young")
+
+
+def signature_shapes(module: ServingModule) -> dict[str, dict[str, list[int | None]]]:
+    """Output name -> shape (None = any batch) for every serving signature."""
+    shapes = {}
+    for name, fn in module.signatures().items():
+        out = fn.get_concrete_function().structured_outputs
+        shapes[name] = {k: list(t.shape.as_list()) for k, t in out.items()}
+    return shapes
+
+
+def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str, Any]:
+    pre, stats = preset.preprocessor, preset.param_stats
+    sigs = signature_shapes(module)
+    num_attr = sigs.get("attributes", {}).get("attributes", [None, 0])[1]
+    md: dict[str, Any] = {
+        "format": "tfface-export",
+        "metadata_version": METADATA_VERSION,
+        "tfface_version": tfface.__version__,
+        "tensorflow_version": tf.__version__,
+        "name": preset.name,
+        "model_version": version,
+        "input": {
+            "name": "images", "dtype": "uint8", "shape": [None, pre.image_size, pre.image_size, 3],
+            "image_size": pre.image_size, "colour_order": "rgb",
+            "crop_rule": "square box from tfface.inference.cropping (3DDFA_V2 rule), resized with bilinear "
+                         "sampling; zeros outside the photo",
+            "inside_graph": {"network_channel_order": pre.channel_order, "offset": pre.offset,
+                             "scale": pre.scale, "formula": "x = (pixel - offset) * scale, after the colour swap"},
+        },
+        "params": {
+            "layout": "12 camera (3x4 [s*R | t], row-major, crop frame with y up) + 40 identity + 10 expression",
+            "denormalised_inside_graph": True, "formula": "params = raw * std + mean",
+            "mean": stats.mean.tolist(), "std": stats.std.tolist(),
+        },
+        "morphable_model": preset.config.get("morphable_model", "bfm_3ddfa_68"),
+        "landmark_vertex_ids": preset.shape_model.landmarks.tolist(),
+        "landmarks": "68 points (iBUG/300W order) in crop pixels: x right, y down (crop_to_image with box "
+                     "[0, 0, S, S]); scale by roi side / S and add the box corner for photo pixels",
+        "pose": "yaw, pitch, roll in degrees; AFLW2000-3D Pose_Para convention (tfface.morphable.pose)",
+        "model_outputs": list(module.outputs),
+        "output_shapes": {k: v for k, v in sigs["serving_default"].items() if k in module.outputs},
+        "signatures": sigs,
+        "attribute_names": list(CELEBA_ATTRIBUTES) if num_attr == len(CELEBA_ATTRIBUTES) else
+                           [f"attribute_{i}" for i in range(num_attr or 0)],
+        "files": {},
+    }
+    return md
