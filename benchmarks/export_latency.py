@@ -1,11 +1,13 @@
 """Milliseconds per face for every runtime of one `tfface export`: Keras, SavedModel, TFLite
-fp32/fp16/int8 and ONNX Runtime, at 1 and 2 threads, batch 1, with ratios against Keras (same run).
+fp32/fp16/int8/int16x8 and ONNX Runtime, at 1 and 2 threads, batch 1, with ratios against Keras (same run).
 
     python benchmarks/export_latency.py EXPORT_DIR [--preset NAME] [--repeats 200]
 
 Prints a markdown table. Keras and the SavedModel run in TensorFlow, whose thread pools are set once
 per process: run the script once per thread count for them (`--threads 1` then `--threads 2`); TFLite
-and ONNX Runtime take the count per session.
+and ONNX Runtime take the count per session. TFLite runs with its default XNNPACK delegate; rows marked
+"no XNNPACK" use TFLite's own kernels only (XNNPACK has no int16 kernels, so int16x8 runs on TFLite's
+reference int16 kernels either way).
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ def main() -> None:
     if "saved_model" in files:
         sm = SavedModelRunner(files["saved_model"])
         rows["SavedModel (serving_default)"] = {0: time_ms(sm, crop, args.repeats, args.warmup)}
-    for fmt, cls in (("tflite_fp32", TFLiteRunner), ("tflite_fp16", TFLiteRunner),
-                     ("tflite_int8", TFLiteRunner), ("onnx", OnnxRunner)):
+    for fmt, cls in (("tflite_fp32", TFLiteRunner), ("tflite_fp16", TFLiteRunner), ("tflite_int8", TFLiteRunner),
+                     ("tflite_int16x8", TFLiteRunner), ("onnx", OnnxRunner)):
         if fmt in files:
             rows[fmt] = {t: time_ms(cls(files[fmt], num_threads=t), crop, args.repeats, args.warmup)
                          for t in args.threads}
+    for fmt in ("tflite_int8", "tflite_int16x8"):  # is XNNPACK what makes a quantised file fast?
+        if fmt in files:
+            rows[f"{fmt} (no XNNPACK)"] = {
+                t: time_ms(TFLiteRunner(files[fmt], num_threads=t, xnnpack=False), crop, args.repeats, args.warmup)
+                for t in args.threads}
     base = rows["Keras (tf.function)"][0]
     print(f"Batch 1, median of {args.repeats} runs; TensorFlow threads: {tf_label}; "
           f"ratio = Keras ms / runtime ms (higher is faster).\n")
@@ -78,6 +85,12 @@ def main() -> None:
             ms = by_t.get(t, by_t.get(0))
             cells.append(f"{ms:.2f} ({base / ms:.2f}x)" + ("" if t in by_t else " †"))
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if "tflite_int16x8" in rows and "tflite_int8" in rows:
+        t = args.threads[0]
+        print(f"\ntflite_int16x8 takes {rows['tflite_int16x8'][t] / rows['tflite_int8'][t]:.1f}x the time of "
+              f"tflite_int8 and {rows['tflite_int16x8'][t] / rows['tflite_fp32'][t]:.1f}x that of tflite_fp32 "
+              f"({t} thread{'s' if t > 1 else ''}): XNNPACK has no int16x8 kernels, so it runs on TFLite's "
+              "reference int16 kernels.")
     print("\n† TensorFlow runtimes: one measurement with the process-wide TensorFlow threads "
           f"({tf_label}); pass --threads N to pin them.")
 

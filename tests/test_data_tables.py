@@ -7,7 +7,7 @@ import pytest
 
 from conftest import shared_path
 from tfface.data.celeba import read_attributes, read_boxes, read_identities, read_partition
-from tfface.data.identity_folders import read_identity_folders, read_lfw_pairs
+from tfface.data.identity_folders import read_identity_folders
 from tfface.errors import DataFileError
 
 NAMES = " ".join(f"A{i}" for i in range(40))
@@ -37,7 +37,7 @@ def test_attributes_partial_file_and_malformed_lines_are_reported(tmp_path):
 def test_attributes_wrong_header_names_file(tmp_path):
     path = tmp_path / "attr.txt"
     path.write_text("3\nA B C\n")
-    with pytest.raises(DataFileError, match=r"attr.txt:2: expected 40 attribute names, found 3"):
+    with pytest.raises(DataFileError, match=r"attr.txt:2: expected the 40 attribute names, found 3"):
         read_attributes(path)
     with pytest.raises(DataFileError, match="file not found"):
         read_attributes(tmp_path / "missing.txt")
@@ -65,29 +65,6 @@ def test_real_celeba_lists():
     assert len(partition) == 202599 and np.bincount(list(partition.values())).tolist() == [162770, 19867, 19962]
     ids = read_identities(root / "identity_CelebA.txt")
     assert len(set(ids.values())) == 10177
-
-
-def test_real_lfw_pairs_all_6000():
-    pairs = read_lfw_pairs(shared_path("lfw/pairs.txt"))
-    assert len(pairs) == 6000
-    folds = np.array([p.fold for p in pairs])
-    same = np.array([p.same for p in pairs])
-    assert np.bincount(folds).tolist() == [600] * 10
-    assert [int(same[folds == k].sum()) for k in range(10)] == [300] * 10
-    assert all(p.name1 == p.name2 for p in pairs if p.same)
-    assert pairs[0].name1 == "Abel_Pacheco" and (pairs[0].index1, pairs[0].index2) == (1, 4)
-
-
-def test_lfw_pairs_bad_lines(tmp_path):
-    path = tmp_path / "pairs.txt"
-    path.write_text("1\t2\nA\t1\t2\nB\t1\nC\t1\tD\t2\nE\t1\tF\t2\n")
-    problems: list[str] = []
-    pairs = read_lfw_pairs(path, problems)
-    assert [p.same for p in pairs] == [True, False, False] and problems == [
-        f"{path}:3: expected a same-person 'name i j' line, found 2 fields"]
-    path.write_text("2\t300\nA\t1\t2\n")
-    with pytest.raises(DataFileError, match="header promises 2 x 600 pairs, found 1"):
-        read_lfw_pairs(path)
 
 
 def test_identity_folders(tmp_path):

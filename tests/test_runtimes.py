@@ -59,7 +59,7 @@ def test_every_exported_file_opens_with_the_same_contract():
 
     result = exported()
     kinds = {"saved_model": SavedModelRunner, "tflite_fp32": TFLiteRunner, "tflite_fp16": TFLiteRunner,
-             "tflite_int8": TFLiteRunner, "onnx": OnnxRunner}
+             "tflite_int8": TFLiteRunner, "tflite_int16x8": TFLiteRunner, "onnx": OnnxRunner}
     crops = sample_crops()
     for fmt, path in result.files.items():
         runner = load_runner(path, num_threads=1)

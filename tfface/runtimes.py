@@ -186,14 +186,18 @@ def _saved_model_dir(path: Path) -> Path:
 
 class TFLiteRunner(_ExportedRunner):
     """A .tflite file from `tfface export`, run with ai_edge_litert. The file outputs normalised params
-    (see tfface.export.tflite); quantised inputs/outputs are (de)quantised with their own scale/zero."""
+    (see tfface.export.tflite); quantised inputs/outputs are (de)quantised with their own scale/zero, and
+    a float32 input (the int16x8 file) gets the uint8 crop's 0..255 values as float32."""
 
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None, xnnpack: bool = True) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         super().__init__(path)
+        # xnnpack=False: TFLite's own kernels only (for benchmarks; XNNPACK has no int16 kernels anyway)
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads,
+                                           experimental_op_resolver_type=resolver)
         except ValueError as e:
             raise TffaceError(f"{self.path}: not a valid TFLite model ({e})") from None
         self._input = self.interpreter.get_input_details()[0]

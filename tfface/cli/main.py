@@ -25,13 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
+    from tfface.cli import data_cmd
+
+    data_cmd.add_parser(sub)
+    from tfface.cli import fit_cmd
+
+    fit_cmd.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     with native_stderr_silenced():  # TensorFlow's import-time CUDA/oneDNN notices
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401  (first, so command modules importing it stay quiet)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except (TffaceError, FileNotFoundError) as e:

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine", type=int, default=1,
                    help="re-crop from the predicted landmarks this many times (default 1)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay images")
+    p.add_argument("--mesh", action="store_true",
+                   help="also write dense ICT-FaceKit meshes (<stem>.obj/.ply, per face <stem>_face<k>.* when "
+                        "several) and depth / PNCC / mesh-overlay renders (needs -o)")
     p.set_defaults(run=run)
 
 
@@ -69,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
             (args.output / f"{path.stem}.json").write_text(json.dumps(result, indent=1))
             if not args.no_overlay:
                 write_image(args.output / f"{path.stem}_overlay.png", draw_faces(image, faces))
+            if args.mesh:
+                from tfface.render.mesh_outputs import write_dense_outputs
+
+                write_dense_outputs(args.output, path.stem, image, faces)
     reconstructor.close()
     if failed:
         print(f"tfface: {failed} of {len(files)} inputs failed", file=sys.stderr)

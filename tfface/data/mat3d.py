@@ -89,3 +89,39 @@ def aflw2000_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
     if missing:
         raise DataFileError(f"{folder}: {len(missing)} images have no .mat label, e.g. {missing[:3]}")
     return pairs
+
+
+def mat3d_records(pairs: list[tuple[Path, Path]], source: str, split: str = "train",
+                  problems: list[str] | None = None) -> list["FaceRecord"]:
+    """(image, .mat) pairs -> FaceRecords with 68 landmarks (image px) and pose; a bad .mat is reported
+    in `problems` (file and reason) and skipped.
+
+    The .mat's Shape_Para / Exp_Para are BFM-199 / FaceWarehouse-29 coefficients, not the 3DDFA 62-d
+    parameters, so these records carry no `params`.
+    """
+    from tfface.data.records import FaceRecord
+
+    records = []
+    for image, mat in pairs:
+        try:
+            label = read_3d_mat(mat)
+        except DataFileError as e:
+            if problems is None:
+                raise
+            problems.append(str(e))
+            continue
+        records.append(FaceRecord(image=Path(image), source=source, split=split, key=Path(image).name,
+                                  landmarks=label.landmarks, pose=label.pose))
+    return records
+
+
+def lp300w_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(image, .mat) pairs of a 300W-LP folder (any depth: AFW/, HELEN/, ..., *_Flip/); images without
+    a .mat beside them are skipped (300W-LP keeps landmarks/ as a separate tree)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataFileError(f"{root}: not a folder")
+    pairs = [(jpg, jpg.with_suffix(".mat")) for jpg in sorted(root.rglob("*.jpg")) if jpg.with_suffix(".mat").is_file()]
+    if not pairs:
+        raise DataFileError(f"{root}: no 300W-LP images (NAME.jpg with NAME.mat beside it) found")
+    return pairs

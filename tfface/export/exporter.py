@@ -3,7 +3,7 @@
 Layout of the output folder (the SavedModel part is a TF Serving model base path):
     DIR/metadata.json                   the sidecar (also inside the SavedModel's assets.extra/)
     DIR/<name>/<version>/               SavedModel: serving_default, reconstruct[, attributes, embedding]
-    DIR/<name>_{fp32,fp16,int8}.tflite  TFLite, built-in ops only
+    DIR/<name>_{fp32,fp16,int8,int16x8}.tflite  TFLite, built-in ops only (int16x8: float32 input)
     DIR/<name>.onnx                     ONNX (opset 17)
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from tfface.errors import TffaceError
 from tfface.runtimes import METADATA_FILE
 
-from tfface.export.formats import FORMATS
+from tfface.export.formats import FORMATS, QUANTISED_FORMATS, TFLITE_KINDS, input_dtype
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ExportResult:
 
 def output_paths(folder: Path, name: str, version: int, formats: tuple[str, ...]) -> dict[str, Path]:
     paths = {"saved_model": folder / name / str(version), "onnx": folder / f"{name}.onnx"}
-    paths.update({f"tflite_{k}": folder / f"{name}_{k}.tflite" for k in ("fp32", "fp16", "int8")})
+    paths.update({f"tflite_{k}": folder / f"{name}_{k}.tflite" for k in TFLITE_KINDS})
     return {f: paths[f] for f in formats}
 
 
@@ -57,16 +57,19 @@ def load_export_preset(preset: str, model_path: str | None = None) -> Any:
 
 def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FORMATS,
                   representative: np.ndarray | None = None, version: int = 1,
-                  overwrite: bool = False) -> ExportResult:
-    """Write `formats` of a loaded preset to `folder`; int8 needs `representative` uint8 face crops."""
+                  overwrite: bool = False, int8_full_integer: bool = False) -> ExportResult:
+    """Write `formats` of a loaded preset to `folder`; int8/int16x8 need `representative` uint8 face crops.
+    int8 keeps its fully-connected heads in float32 unless `int8_full_integer` (see tfface.export.tflite)."""
     from tfface.export.graph import ServingModule
     from tfface.export.metadata import build_metadata
 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise TffaceError(f"unknown export formats {unknown}; choose from {list(FORMATS)}")
-    if "tflite_int8" in formats and (representative is None or not len(representative)):
-        raise TffaceError("tflite_int8 needs representative face crops (tfface export --representative DIR)")
+    quantised = [f for f in formats if f in QUANTISED_FORMATS]
+    if quantised and (representative is None or not len(representative)):
+        raise TffaceError(f"{', '.join(quantised)} need(s) representative face crops "
+                          "(tfface export --representative DIR)")
     folder = Path(folder)
     name = Path(str(preset.name)).name
     paths = output_paths(folder, name, version, tuple(formats))
@@ -75,6 +78,7 @@ def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FO
     module = ServingModule(preset)
     metadata = build_metadata(preset, module, version)
     metadata["files"] = {f: str(p.relative_to(folder)) for f, p in paths.items()}
+    metadata["input"]["dtype_by_file"] = {f: input_dtype(f) for f in paths}
     result = ExportResult(folder, paths, metadata)
     if any(f.startswith("tflite") for f in formats):
         from tfface.export.tflite import output_names
@@ -82,8 +86,13 @@ def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FO
         metadata["tflite"] = {
             "output_names": output_names(module),
             "params_output": "params_normalized: params = params_normalized * std + mean (metadata params)",
-            "int8": "full-integer: uint8 input (the crop itself), int8 weights (per-channel) and activations, "
-                    "float32 outputs (dequantised in the model)",
+            "int8": ("full-integer: " if int8_full_integer else "")
+                    + "uint8 input (the crop itself), int8 weights (per-channel) and activations, "
+                    + ("" if int8_full_integer else "fully-connected heads (fc_param) in float32 after a DEQUANTIZE, ")
+                    + "float32 outputs (dequantised in the model)",
+            "int16x8": "float32 input holding the uint8 RGB values 0..255 (not normalised; the model has no "
+                       "int16 CAST), quantised to int16 by the model's first op; int8 weights (per-channel), "
+                       "int16 activations, float32 outputs (dequantised in the model)",
         }
     if any(f == "onnx" for f in formats):
         from tfface.export.onnx_export import ONNX_OPSET
@@ -96,11 +105,11 @@ def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FO
         from tfface.export.saved_model import write_saved_model
 
         write_saved_model(module, paths["saved_model"], metadata)
-    for kind in ("fp32", "fp16", "int8"):
+    for kind in TFLITE_KINDS:
         if f"tflite_{kind}" in formats:
             from tfface.export.tflite import convert_tflite, op_names
 
-            data = convert_tflite(module, kind, representative)
+            data = convert_tflite(module, kind, representative, int8_full_integer)
             paths[f"tflite_{kind}"].write_bytes(data)
             result.ops[f"tflite_{kind}"] = op_names(data)
     if "onnx" in formats:

@@ -43,14 +43,19 @@ class ServingModule(tf.Module):
         # NumPy, made constants inside each trace: captured eager tensors would become ONNX inputs.
         self._mean, self._std = preset.param_stats.mean, preset.param_stats.std
         self._shapes = ShapeDecoder(preset.shape_model.landmark_model())
-        self.input_spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8, name="images")
+        self.input_spec = self.spec(tf.uint8)
+
+    def spec(self, dtype: tf.DType = tf.uint8) -> tf.TensorSpec:
+        """The crop input [N, S, S, 3]: uint8 RGB, or float32 holding the same 0..255 RGB values (for
+        16x8 TFLite, whose quantiser has no int16 CAST)."""
+        return tf.TensorSpec([None, self.image_size, self.image_size, 3], dtype, name="images")
 
     def network(self, images: tf.Tensor, denormalize: bool = True) -> dict[str, tf.Tensor]:
-        """uint8 RGB crops -> {"params" de-normalised, "attributes" probabilities, "embedding"}; with
-        `denormalize=False` the network's own "params_normalized" instead of "params"."""
-        x = tf.cast(images, tf.float32)
+        """uint8 (or float32 0..255) RGB crops -> {"params" de-normalised, "attributes" probabilities,
+        "embedding"}; with `denormalize=False` the network's own "params_normalized" instead of "params"."""
+        x = tf.cast(images, tf.float32) if images.dtype != tf.float32 else images
         if self._bgr:
-            x = tf.reverse(x, axis=[-1])
+            x = x[..., ::-1]  # STRIDED_SLICE: quantisable in every TFLite mode (REVERSE_V2 has no int16 kernel)
         x = (x - self._offset) * self._scale
         out = self.model(x, training=False)
         out = out if isinstance(out, dict) else {"params": out}
@@ -96,11 +101,12 @@ class ServingModule(tf.Module):
                 sigs[head] = _head_signature(self, head)
         return sigs
 
-    def network_function(self, denormalize: bool = True) -> tf.types.experimental.ConcreteFunction:
-        """uint8 crops -> params [+ heads] for TFLite (normalised params, see tfface.export.tflite) and
-        ONNX (the runner contract) conversion."""
+    def network_function(self, denormalize: bool = True,
+                         input_dtype: tf.DType = tf.uint8) -> tf.types.experimental.ConcreteFunction:
+        """crops -> params [+ heads] for TFLite (normalised params, see tfface.export.tflite) and ONNX
+        (the runner contract) conversion; `input_dtype=tf.float32` for the float-input variant."""
         return tf.function(lambda images: self.network(images, denormalize),
-                           input_signature=[self.input_spec]).get_concrete_function()
+                           input_signature=[self.spec(input_dtype)]).get_concrete_function()
 
 
 def _head_signature(module: ServingModule, head: str):

@@ -43,6 +43,8 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
         "model_version": version,
         "input": {
             "name": "images", "dtype": "uint8", "shape": [None, pre.image_size, pre.image_size, 3],
+            "dtype_note": "uint8 for every file except those dtype_by_file marks float32 (tflite_int16x8): "
+                          "the same RGB 0..255 values as float32, not normalised",
             "image_size": pre.image_size, "colour_order": "rgb",
             "crop_rule": "square box from tfface.inference.cropping (3DDFA_V2 rule), resized with bilinear "
                          "sampling; zeros outside the photo",

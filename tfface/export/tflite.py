@@ -1,13 +1,21 @@
-"""TFLite conversion: fp32, fp16 (float16 weights) and full-integer int8, TFLite built-in ops only.
+"""TFLite conversion: fp32, fp16 (float16 weights), int8 and int16x8, TFLite built-in ops only.
 
-All three output the network's *normalised* params ("params_normalized"; params = it * std + mean with
+All four output the network's *normalised* params ("params_normalized"; params = it * std + mean with
 metadata.json's mean/std, which `tfface.runtimes.TFLiteRunner` applies): the converter folds a
 de-normalisation into the last layer's weights, where stds up to ~1e5 overflow float16 and leave int8
 one per-tensor scale for values six orders of magnitude apart.
 
-int8: every op between the uint8 input and the outputs runs in int8 (weights per-channel, activations
-per-tensor, calibrated on real face crops); the input stays uint8 (the crop itself: the model casts and
-quantises it), and the outputs are dequantised to float32 inside the model.
+int8: every op between the uint8 input and the fully-connected heads runs in int8 (weights per-channel,
+activations per-tensor, calibrated on real face crops); the input stays uint8 (the crop itself: the model
+casts and quantises it). The heads (fc_param: 512 x 62) run in float32 after a DEQUANTIZE: an int8 output
+has one scale for all 62 normalised params, fixed by the calibration crops' range, so larger poses than
+calibration saw are clipped, and a full-integer file costs ~1.3 NME points on AFLW2000-3D against ~0 with
+float heads. `int8_full_integer=True` gives the full-integer file (for integer-only accelerators).
+
+int16x8: int8 weights (per-channel) and int16 activations (65,536 levels instead of 256, the params output
+included), calibrated on the same crops; every op is integer and the NME stays at Keras'. Its quantiser
+has no int16 CAST, so this file takes float32 crops (the same RGB 0..255 values, not normalised):
+QUANTIZE to int16 is its first op, DEQUANTIZE to float32 its last.
 """
 
 from __future__ import annotations
@@ -19,32 +27,56 @@ import numpy as np
 import tensorflow as tf
 
 from tfface.errors import TffaceError
+from tfface.export.formats import QUANTISED_FORMATS, TFLITE_KINDS, input_dtype
 from tfface.export.graph import ServingModule
 
-TFLITE_KINDS = ("fp32", "fp16", "int8")
 
-
-def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray | None = None) -> bytes:
-    """The runner contract (uint8 crops -> params [+ heads]) as a .tflite flatbuffer."""
+def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray | None = None,
+                   int8_full_integer: bool = False) -> bytes:
+    """The runner contract (RGB crops -> params [+ heads]) as a .tflite flatbuffer; the input dtype is
+    `tfface.export.formats.input_dtype` of the format."""
     if kind not in TFLITE_KINDS:
         raise ValueError(f"kind must be one of {TFLITE_KINDS}. Received: kind={kind!r}")
-    fn = module.network_function(denormalize=False)
+    dtype = tf.as_dtype(input_dtype(f"tflite_{kind}"))
+    fn = module.network_function(denormalize=False, input_dtype=dtype)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])  # no trackable: variables are frozen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if kind == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    elif kind == "int8":
+    elif f"tflite_{kind}" in QUANTISED_FORMATS:
         if representative is None or len(representative) == 0:
-            raise TffaceError("int8 export needs representative face crops (--representative DIR)")
+            raise TffaceError(f"{kind} export needs representative face crops (--representative DIR)")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(representative)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-        converter.inference_input_type = tf.uint8
+        converter.representative_dataset = _representative(representative, dtype.as_numpy_dtype)
+        if kind == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+            converter.inference_input_type = tf.uint8
+        else:  # only the 16x8 set: an op without an int16 kernel fails the conversion instead of staying float
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         converter.inference_output_type = tf.float32
+        if kind == "int8" and not int8_full_integer:
+            data = _with_float_heads(converter)
+            check_builtin_ops(data)
+            return data
     data = converter.convert()
     check_builtin_ops(data)
     return data
+
+
+def _with_float_heads(converter: tf.lite.TFLiteConverter) -> bytes:
+    """Quantise with every FULLY_CONNECTED op (the heads) left in float32, through the quantisation
+    debugger's denylist (calibration uses the converter's representative dataset)."""
+    import warnings
+
+    with warnings.catch_warnings():  # the debugger's own tf.lite.Interpreter use warns about its deprecation
+        warnings.simplefilter("ignore", UserWarning)
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                             debug_dataset=converter.representative_dataset)
+        heads = op_outputs(debugger.calibrated_model, "FULLY_CONNECTED")
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=heads)
+        return debugger.get_nondebug_quantized_model()
 
 
 def output_names(module: ServingModule) -> dict[str, str]:
@@ -53,20 +85,42 @@ def output_names(module: ServingModule) -> dict[str, str]:
     return {k: t.name.split(":")[0] for k, t in fn.structured_outputs.items()}
 
 
-def _representative(crops: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:
+def _representative(crops: np.ndarray, dtype: type = np.uint8) -> Callable[[], Iterable[list[np.ndarray]]]:
     def gen():
         for crop in crops:
-            yield [crop[None].astype(np.uint8)]
+            yield [crop[None].astype(dtype)]
 
     return gen
+
+
+def _schema_model(model: bytes | str | Path):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+
+
+def op_outputs(model: bytes | str | Path, op: str) -> list[str]:
+    """Names of the first output tensor of every `op` (a builtin name, e.g. FULLY_CONNECTED) in a model."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    m = _schema_model(model)
+    code = getattr(schema.BuiltinOperator, op)
+    wanted = {i for i, c in enumerate(m.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) == code}
+    names = []
+    for graph in m.subgraphs:
+        for o in graph.operators:
+            if o.opcodeIndex in wanted:
+                name = graph.tensors[o.outputs[0]].name
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+    return names
 
 
 def op_names(model: bytes | str | Path) -> list[str]:
     """The operator codes a .tflite flatbuffer uses (e.g. CONV_2D; FlexXxx / custom names for non-builtins)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
-    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    m = _schema_model(model)
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     result = []
     for code in m.operatorCodes:

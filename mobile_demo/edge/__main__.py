@@ -1,0 +1,3 @@
+from mobile_demo.edge.app import main
+
+raise SystemExit(main())

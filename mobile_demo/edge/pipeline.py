@@ -1,0 +1,72 @@
+"""One frame in, faces out: BlazeFace -> 3DDFA_V2 crop -> tfface TFLite (+ one landmark re-crop) ->
+optional One-Euro smoothing across frames."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mobile_demo.edge.blazeface import DEFAULT_DETECTOR, BlazeFace
+from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceModel, roi_from_box
+from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
+
+
+@dataclass(frozen=True)
+class Face:
+    box: np.ndarray  # (4,) detector box, photo pixels
+    score: float
+    roi_box: np.ndarray  # (4,) last crop
+    params: np.ndarray  # (62,)
+    landmarks: np.ndarray  # (68, 3) photo pixels
+    pose: np.ndarray  # (3,) yaw, pitch, roll degrees
+    attributes: dict[str, float] | None = None
+
+
+@dataclass
+class Timings:
+    """Milliseconds of the last frame, by stage."""
+
+    detect: float = 0.0
+    model: float = 0.0
+    smooth: float = 0.0
+    history: list[float] = field(default_factory=list)  # total ms of every frame
+
+    @property
+    def total(self) -> float:
+        return self.detect + self.model + self.smooth
+
+
+class EdgePipeline:
+    """`faces = EdgePipeline()(frame_rgb, t)`; `t` (seconds) drives the smoothing, None = a still photo."""
+
+    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Path = DEFAULT_DETECTOR,
+                 min_score: float = 0.5, refine: int = 1, smoothing: OneEuroConfig | None = None,
+                 num_threads: int | None = None, max_faces: int = 8) -> None:
+        self.detector = BlazeFace(detector, min_score, num_threads=num_threads)
+        self.model = FaceModel(model, num_threads=num_threads)
+        self.refine, self.max_faces = refine, max_faces
+        self.tracker = FaceTracker(smoothing) if smoothing is not None else None
+        self.timings = Timings()
+
+    def __call__(self, image: np.ndarray, t: float | None = None) -> list[Face]:
+        t0 = time.perf_counter()
+        detections = self.detector(image)[:self.max_faces]
+        t1 = time.perf_counter()
+        rois = np.stack([roi_from_box(d.box) for d in detections]) if detections else np.zeros((0, 4))
+        results = self.model.predict(image, rois, self.refine)
+        t2 = time.perf_counter()
+        faces = [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes)
+                 for d, r in zip(detections, results)]
+        if self.tracker is not None and t is not None:
+            smoothed = self.tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params}
+                                        for f in faces])
+            faces = [Face(f.box, f.score, f.roi_box, s["params"], s["landmarks"], s["pose"], f.attributes)
+                     for f, s in zip(faces, smoothed)]
+        t3 = time.perf_counter()
+        tm = self.timings
+        tm.detect, tm.model, tm.smooth = 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)
+        tm.history.append(tm.total)
+        return faces

@@ -1,0 +1,88 @@
+"""Dense meshes: rasteriser, .obj/.ply export, ICT-FaceKit fit placement, `reconstruct --mesh`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from conftest import SAMPLE_IMAGE
+
+from tfface.fitting.ict_asset import ict_face_model
+from tfface.render.maps import depth_image, ncc_code, pncc_image
+from tfface.render.mesh_export import write_mesh
+from tfface.render.rasterize import rasterize, vertex_normals
+
+SQUARE = np.array([[10, 10, 0], [50, 10, 0], [50, 40, 0], [10, 40, 0]], float)
+SQUARE_TRIS = np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def test_rasterizer_covers_the_area_and_keeps_the_nearest():
+    r = rasterize(SQUARE, SQUARE_TRIS, 60, 80)
+    assert r.mask.sum() == 41 * 31  # pixel centres 10..50 x 10..40 inclusive
+    assert r.mask[10, 10] and not r.mask[9, 10] and not r.mask[41, 30]
+    near = SQUARE + [0, 0, 5]  # the same square 5 px nearer, half as wide
+    near[[1, 2], 0] = 30
+    both = rasterize(np.r_[SQUARE, near], np.r_[SQUARE_TRIS, SQUARE_TRIS + 4], 60, 80)
+    assert np.all(both.depth[20, 12:30] == 5) and np.all(both.depth[20, 31:50] == 0)
+    assert np.all(both.triangle[20, 12:30] >= 2)
+    uv = both.interpolate(np.r_[SQUARE, near][:, :2].astype(np.float32), np.r_[SQUARE_TRIS, SQUARE_TRIS + 4])
+    assert np.allclose(uv[25, 40], [40, 25], atol=1e-4)  # barycentric interpolation is exact on planes
+
+
+def test_renders_have_photo_size_and_signal():
+    model = ict_face_model()
+    verts = model.mean * [10, -10, 10] + [150, 150, 0]  # cm -> px, y down, centred in a 300x300 image
+    tris = model.triangles[:, ::-1]
+    depth = depth_image([(verts, tris)], 300, 300)
+    pncc = pncc_image([(verts, tris)], [ncc_code(model.mean)], 300, 300)
+    assert depth.shape == pncc.shape == (300, 300, 3)
+    nose = verts[np.argmax(model.mean[:, 2])]
+    assert depth[int(nose[1]), int(nose[0]), 0] > 230  # the nose tip is the nearest point
+    assert depth[5, 5, 0] == 0 and pncc[5, 5].sum() == 0
+    normals = vertex_normals(verts, tris)
+    assert normals[np.argmax(model.mean[:, 2]), 2] > 0.8  # reversed winding: normals face the viewer
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply"])
+def test_mesh_files_load_in_trimesh(tmp_path, suffix):
+    model = ict_face_model()
+    colours = np.random.default_rng(0).integers(0, 256, (model.num_vertices, 3), dtype=np.uint8)
+    path = write_mesh(tmp_path / f"face{suffix}", model.mean, model.triangles, colours)
+    mesh = trimesh.load(path, process=False)
+    assert mesh.vertices.shape == (9409, 3) and mesh.faces.shape == (18460, 3)
+    assert np.allclose(mesh.vertices, model.mean, atol=1e-5)
+    assert np.array_equal(mesh.visual.vertex_colors[:, :3], colours)
+
+
+@pytest.mark.slow
+def test_dense_mesh_lands_on_the_network_landmarks(reconstructor):
+    from tfface.fitting.dense import DenseFitter
+    from tfface.io.images import read_image
+
+    faces = reconstructor(read_image(SAMPLE_IMAGE))
+    dense = DenseFitter()(np.stack([f.landmarks for f in faces]))
+    assert len(dense) == 2
+    for face, mesh in zip(faces, dense):
+        err = np.linalg.norm(mesh.landmarks[:, :2] - face.landmarks[:, :2], axis=1)
+        assert err.mean() < 3.5 and err.max() < 10.0, err  # px; faces are ~330 px crops
+        assert mesh.vertices.shape == (9409, 3)
+        inside = (mesh.vertices[:, 0] > face.roi_box[0]) & (mesh.vertices[:, 0] < face.roi_box[2])
+        assert inside.mean() > 0.95
+
+
+@pytest.mark.slow
+def test_reconstruct_mesh_cli(tmp_path):
+    from tfface.cli.main import main
+
+    assert main(["reconstruct", str(SAMPLE_IMAGE), "-o", str(tmp_path), "--mesh"]) == 0
+    for name in ("trump_hillary.obj", "trump_hillary.ply"):
+        mesh = trimesh.load(tmp_path / name, process=False)
+        assert mesh.vertices.shape == (2 * 9409, 3) and mesh.faces.shape == (2 * 18460, 3)
+    for k in (0, 1):
+        mesh = trimesh.load(tmp_path / f"trump_hillary_face{k}.ply", process=False)
+        assert mesh.vertices.shape == (9409, 3) and mesh.visual.vertex_colors.shape == (9409, 4)
+    from tfface.io.images import read_image
+
+    depth = read_image(tmp_path / "trump_hillary_depth.png")
+    assert depth.shape == read_image(SAMPLE_IMAGE).shape and (depth > 0).mean() > 0.05
+    assert (tmp_path / "trump_hillary_pncc.png").is_file() and (tmp_path / "trump_hillary_mesh.png").is_file()

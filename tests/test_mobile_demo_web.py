@@ -1,0 +1,78 @@
+"""mobile_demo/web in headless Chromium with a fake camera: the page (LiteRT.js) finds the sample photo's
+faces and its landmarks agree with the Python edge app on the very frame it processed.
+
+Needs Chromium (`apt-get install -y chromium`), Node.js and the page's npm packages (installed here
+with `npm ci` from mobile_demo/web/package-lock.json when missing); skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, SAMPLE_IMAGE
+
+if str(REPO) not in sys.path:  # mobile_demo is a folder of the repo, not part of the installed package
+    sys.path.insert(0, str(REPO))
+
+from mobile_demo import web_check  # noqa: E402
+
+BOUND_PX = 0.5  # page vs Python landmarks on the same pixels (measured: 0.014 px)
+
+
+def _requirements() -> None:
+    why = web_check.missing_requirements()
+    if why and "npm ci" in why and shutil.which("npm"):
+        proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=web_check.WEB, capture_output=True,
+                              text=True, timeout=600)
+        why = web_check.missing_requirements() if proc.returncode == 0 else f"npm ci failed: {proc.stderr[-300:]}"
+    if why:
+        pytest.skip(f"browser demo not testable here: {why}")
+
+
+@pytest.mark.slow
+def test_browser_page_matches_python(tmp_path):
+    _requirements()
+    screenshot = tmp_path / "screenshot.png"
+    result = web_check.run_page(SAMPLE_IMAGE, screenshot, frames=8)
+    assert result["frames"] >= 8 and result["ms"] > 0 and "ms/frame" in result["status"]
+    assert result["frame_rgb"].shape[:2] == (result["last"]["height"], result["last"]["width"])
+    # Everything the page loaded came from the local server: no CDN.
+    assert result["requests"] and all(u.startswith("http://127.0.0.1:") for u in result["requests"])
+    cmp = web_check.compare(result)
+    assert cmp["page_faces"] == cmp["python_faces"] == 2
+    assert cmp["max_landmark_diff_px"] < BOUND_PX
+    for face in result["last"]["faces"]:
+        assert len(face["landmarks_2d"]) == 68 and -90 < face["pose"][0] < 90
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_page_smoothing_equals_python():
+    """mobile_demo/web/smoothing.js (run in Node) and the Python One-Euro tracker give the same
+    smoothed landmarks on a noisy moving face."""
+    if shutil.which("node") is None:
+        pytest.skip("Node.js not found")
+    import json
+
+    import numpy as np
+
+    from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 200, (68, 3))
+    frames = [base + [3.0 * t, 1.0 * t, 0] + rng.normal(0, 1.5, (68, 3)) for t in range(20)]
+    code = ("import {FaceTracker} from './smoothing.js';\n"
+            f"const frames = {json.dumps([f.tolist() for f in frames])};\n"
+            "const tr = new FaceTracker();\n"
+            "console.log(JSON.stringify(frames.map((f, t) => tr.update(t / 30, [f])[0])));\n")
+    proc = subprocess.run(["node", "--input-type=module", "-e", code], cwd=web_check.WEB, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    js = np.array(json.loads(proc.stdout))
+    tracker = FaceTracker(OneEuroConfig())
+    py = np.stack([tracker(t / 30, [{"landmarks": f}])[0]["landmarks"] for t, f in enumerate(frames)])
+    np.testing.assert_allclose(js, py, atol=1e-3)
+    assert np.abs(py[-1] - frames[-1]).max() > 0.1  # it did smooth

@@ -1,0 +1,62 @@
+"""`tfface data convert`'s work: a dataset folder in one of the known formats -> TFRecord shards + summary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, FaceRecord, write_shards
+from tfface.errors import TffaceError
+
+FORMATS = ("celeba", "aflw2000", "300w_lp", "identity_folders", "3ddfa_list")
+NEEDS_DETECTOR = ("celeba", "identity_folders")
+
+
+def read_dataset(fmt: str, root: str | os.PathLike, problems: list[str], split: str | None = None,
+                 image_dir: str = "img_celeba", list_file: str | None = None, param_file: str | None = None,
+                 whitening: str | None = None, convention: str = "v2") -> tuple[list[FaceRecord], dict[str, Any]]:
+    """(records, extra summary entries) of one dataset; reader problems are appended to `problems`."""
+    from tfface.data import celeba, ddfa_lists, identity_folders, mat3d
+
+    root = Path(root)
+    if fmt == "celeba":
+        records, classes = celeba.celeba_records(root, image_dir, split, problems)
+        return records, {"num_ids": len(classes), "identity_classes": classes}
+    if fmt == "identity_folders":
+        records, classes = identity_folders.identity_folder_records(root, split=split or "train")
+        return records, {"num_ids": len(classes), "identity_classes": classes}
+    if fmt == "aflw2000":
+        return mat3d.mat3d_records(mat3d.aflw2000_pairs(root), "aflw2000", split or "test", problems), {}
+    if fmt == "300w_lp":
+        return mat3d.mat3d_records(mat3d.lp300w_pairs(root), "300w_lp", split or "train", problems), {}
+    if fmt == "3ddfa_list":
+        if not list_file or not param_file:
+            raise TffaceError("format 3ddfa_list needs --list-file and --param-file")
+        stats = ddfa_lists.whitening_stats(whitening) if whitening else None
+        return ddfa_lists.read_3ddfa_list(list_file, root, param_file, stats, convention=convention,
+                                          split=split or "train", problems=problems), {}
+    raise TffaceError(f"unknown dataset format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
+                    crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN, limit: int | None = None,
+                    detector: str = "short", progress: bool = True, **reader_args: Any) -> dict[str, Any]:
+    """Read, crop and write; returns the summary (also in out_dir/summary.json)."""
+    problems: list[str] = []
+    records, extra = read_dataset(fmt, root, problems, **reader_args)
+    records = records[:limit] if limit else records
+    locate = None
+    if fmt in NEEDS_DETECTOR:
+        from tfface.data.detect import FaceLocator
+
+        locate = FaceLocator(detector)
+    try:
+        summary = write_shards(records, out_dir, prefix=fmt, shard_size=shard_size, crop_size=crop_size,
+                               margin=margin, total=len(records), progress=progress, locate=locate,
+                               extra_summary={"format": fmt, "input": str(root), **extra,
+                                              "reader_problems": len(problems), "reader_problem_lines": problems[:1000]})
+    finally:
+        if locate is not None:
+            locate.close()
+    return summary
