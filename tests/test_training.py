@@ -224,3 +224,16 @@ def test_tfface_train_cli_runs_a_yaml_config(tmp_path):
     assert any((tmp_path / "out" / "tensorboard" / "phase0_encoder").rglob("events.out.tfevents.*"))
     cfg.write_text("trainer: {outptu_dir: x}\n")
     assert main(["train", "--config", str(cfg)]) == 2
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")
+                                        if p.name != "data_hybrid.yaml"))
+def test_shipped_configs_load_with_their_pipeline_configs(name):
+    """Every config in configs/ parses (unknown keys are errors) and names a pipeline config that parses."""
+    from tfface.data.pipeline import load_pipeline_config
+
+    config = load_config(REPO / "configs" / name)
+    assert config.phases and all(p.epochs > 0 for p in config.phases)
+    if config.data.source == "pipeline":
+        pipeline = load_pipeline_config(REPO / config.data.pipeline_config)
+        assert pipeline.batch_size == config.data.batch_size, "quotas must add up to the global batch"

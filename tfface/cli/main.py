@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tfface.cli import fit_cmd
 
     fit_cmd.add_parser(sub)
+    from tfface.cli import edit_cmd, verify_cmd
+
+    verify_cmd.add_parser(sub)
+    edit_cmd.add_parser(sub)
     return parser
 
 

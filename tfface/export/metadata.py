@@ -8,17 +8,10 @@ from typing import Any
 import tensorflow as tf
 
 import tfface
+from tfface.data.celeba import ATTRIBUTE_NAMES as CELEBA_ATTRIBUTES
 from tfface.export.graph import ServingModule
 
 METADATA_VERSION = 1
-# CelebA's 40 attributes, in the column order of list_attr_celeba.txt.
-CELEBA_ATTRIBUTES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young")
 
 
 def signature_shapes(module: ServingModule) -> dict[str, dict[str, list[int | None]]]:

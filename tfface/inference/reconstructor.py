@@ -3,10 +3,16 @@
 Detector boxes and the 3DDFA crop rule give a first crop; with `refine` the crop is cut again from
 the 68 landmarks of that first pass (the rule the model's training crops and the AFLW2000-3D protocol
 use), which makes results depend far less on how the detector draws its boxes.
+
+Any preset works: a 3DDFA regressor gives params, landmarks and pose; a joint FaceModel preset also
+gives CelebA attribute probabilities and the identity embedding, from the same forward pass that
+gives the final crop's params (the network runs through `tfface.runtimes.KerasRunner`).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +20,9 @@ import numpy as np
 
 from tfface.detection.blazeface import BlazeFaceDetector
 from tfface.inference.cropping import roi_from_box, roi_from_landmarks
-from tfface.inference.decode import DecodedFaces, ParamDecoder
-from tfface.models.presets import DEFAULT_PRESET, load_preset
+from tfface.inference.decode import DecodedFaces
+from tfface.models.presets import DEFAULT_PRESET, Preset, load_preset
+from tfface.runtimes import KerasRunner
 
 
 @dataclass(frozen=True)
@@ -26,10 +33,12 @@ class Face:
     params: np.ndarray  # (62,)
     landmarks: np.ndarray  # (68, 3) image pixels
     pose: np.ndarray  # (3,) yaw, pitch, roll degrees
+    attributes: dict[str, float] | None = None  # sigmoid probabilities by name (joint presets)
+    embedding: np.ndarray | None = None  # (D,) L2-normalised identity embedding (joint presets)
 
     def to_json(self) -> dict[str, Any]:
         yaw, pitch, roll = (round(float(a), 3) for a in self.pose)
-        return {
+        result = {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(self.score, 4),
             "roi_box": [round(float(v), 2) for v in self.roi_box],
@@ -38,16 +47,29 @@ class Face:
             "pose": {"yaw": yaw, "pitch": pitch, "roll": roll},
             "params": [float(f"{v:.6g}") for v in self.params],
         }
+        if self.attributes is not None:
+            result["attributes"] = {k: round(float(v), 4) for k, v in self.attributes.items()}
+        if self.embedding is not None:
+            result["embedding"] = np.round(np.asarray(self.embedding, np.float64), 5).tolist()
+        return result
+
+
+def largest_face(faces: Sequence[Face]) -> Face:
+    """The face with the largest detector box (ties: the first)."""
+    return max(faces, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
 
 
 class FaceReconstructor:
-    """`faces = FaceReconstructor()(image_rgb)`; or `.from_boxes(image, boxes)` with your own boxes."""
+    """`faces = FaceReconstructor()(image_rgb)`; or `.from_boxes(image, boxes)` with your own boxes.
 
-    def __init__(self, preset: str = DEFAULT_PRESET, detector: str = "short",
+    `preset` is a preset name, a preset folder, or a loaded `Preset`."""
+
+    def __init__(self, preset: str | os.PathLike | Preset = DEFAULT_PRESET, detector: str = "short",
                  min_score: float = 0.5, refine: int = 1) -> None:
-        self.preset = load_preset(preset)
-        self.decoder = ParamDecoder(self.preset.param_stats, self.preset.shape_model,
-                                    self.preset.preprocessor.image_size)
+        self.preset = preset if isinstance(preset, Preset) else load_preset(preset)
+        self.runner = KerasRunner(self.preset)
+        self.decoder = self.runner.decoder
+        self.attribute_names = self.preset.attribute_names
         self.detector_name, self.min_score = detector, min_score
         self._detector: BlazeFaceDetector | None = None
         self.refine = refine
@@ -58,23 +80,38 @@ class FaceReconstructor:
             self._detector = BlazeFaceDetector(self.detector_name, self.min_score)
         return self._detector
 
+    def crops(self, image: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
+        """uint8 RGB crops (F, S, S, 3) cut at `roi_boxes` (F, 4)."""
+        pre = self.preset.preprocessor
+        boxes = np.asarray(roi_boxes, np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return np.zeros((0, pre.image_size, pre.image_size, 3), np.uint8)
+        return np.stack([pre.crop(image, box) for box in boxes])
+
+    def run_rois(self, image: np.ndarray, roi_boxes: np.ndarray) -> tuple[DecodedFaces, dict[str, np.ndarray]]:
+        """One network pass on the crops at `roi_boxes`: decoded faces and the runner's outputs
+        (de-normalised "params", and "attributes" probabilities / "embedding" for joint presets)."""
+        outputs = self.runner(self.crops(image, roi_boxes))
+        return self.decoder.decode_params(outputs["params"], roi_boxes), outputs
+
     def predict_rois(self, image: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
         """Run the network on crops cut at `roi_boxes` (F, 4) and decode."""
-        x = self.preset.preprocessor(image, roi_boxes)
-        outputs = self.preset.model(x, training=False).numpy() if len(x) else np.zeros((0, 62), np.float32)
-        return self.decoder(outputs, roi_boxes)
+        return self.run_rois(image, roi_boxes)[0]
 
     def from_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None) -> list[Face]:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
             return []
         rois = np.stack([roi_from_box(b) for b in boxes])
-        decoded = self.predict_rois(image, rois)
+        decoded, outputs = self.run_rois(image, rois)
         for _ in range(self.refine):
             rois = np.stack([roi_from_landmarks(lm) for lm in decoded.landmarks])
-            decoded = self.predict_rois(image, rois)
+            decoded, outputs = self.run_rois(image, rois)
         scores = np.ones(len(boxes)) if scores is None else scores
-        return [Face(boxes[i], float(scores[i]), rois[i], decoded.params[i], decoded.landmarks[i], decoded.pose[i])
+        probs, embeddings = outputs.get("attributes"), outputs.get("embedding")
+        return [Face(boxes[i], float(scores[i]), rois[i], decoded.params[i], decoded.landmarks[i], decoded.pose[i],
+                     attributes=None if probs is None else dict(zip(self.attribute_names, map(float, probs[i]))),
+                     embedding=None if embeddings is None else embeddings[i])
                 for i in range(len(boxes))]
 
     def __call__(self, image: np.ndarray) -> list[Face]:
@@ -85,3 +122,12 @@ class FaceReconstructor:
     def close(self) -> None:
         if self._detector is not None:
             self._detector.close()
+            self._detector = None
+
+    # `with FaceReconstructor() as rec:` closes MediaPipe's detector before interpreter exit, where
+    # MediaPipe's own finaliser prints a traceback
+    def __enter__(self) -> "FaceReconstructor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
