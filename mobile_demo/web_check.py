@@ -36,9 +36,25 @@ def missing_requirements() -> str | None:
         return f"Chromium not found at {CHROMIUM} (apt-get install -y chromium; or set CHROMIUM)"
     if shutil.which("node") is None:
         return "Node.js not found (needed for playwright-core)"
+    starts = _chromium_starts()
+    if starts:
+        return starts
     for package in ("@litertjs/core", "playwright-core"):
         if not (WEB / "node_modules" / package / "package.json").is_file():
             return f"{package} not installed (cd mobile_demo/web && npm ci)"
+    return None
+
+
+@functools.cache
+def _chromium_starts() -> str | None:
+    """None when headless Chromium can start here, else why (a container without its libraries)."""
+    try:
+        proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "about:blank"],
+                              capture_output=True, text=True, timeout=90)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"Chromium at {CHROMIUM} does not start: {e}"
+    if proc.returncode != 0:
+        return f"Chromium at {CHROMIUM} does not start (exit {proc.returncode}): {proc.stderr.strip()[-200:]}"
     return None
 
 
