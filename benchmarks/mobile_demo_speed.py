@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # mobile_demo is a folder of the repo, not an installed package
 
 VARIANTS = ("fp32", "fp16", "int8")
+SHARED_CELEBA = REPO.parent / "shared" / "data" / "celeba" / "img_celeba"
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -37,12 +38,12 @@ def median_ms(fn, repeats: int) -> float:
     return 1e3 * float(np.median(times))
 
 
-def export_all(folder: Path, preset, crops: np.ndarray) -> dict[str, Path]:
+def export_all(folder: Path, preset, calibration: np.ndarray) -> dict[str, Path]:
     from mobile_demo.make_models import fix_batch, write_basis
     from tfface.export import export_preset
 
     result = export_preset(preset, folder, ("tflite_fp32", "tflite_fp16", "tflite_int8", "onnx"),
-                           np.concatenate([crops, crops[:, :, ::-1]]), overwrite=True)
+                           calibration, overwrite=True)
     for fmt, path in result.files.items():
         if fmt.startswith("tflite"):
             fix_batch(path)
@@ -122,6 +123,9 @@ def main() -> None:
     p.add_argument("--image", default=str(REPO / "examples" / "trump_hillary.jpg"))
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--representative", default=str(SHARED_CELEBA) if SHARED_CELEBA.is_dir() else None,
+                   help="photos whose faces calibrate int8 (default: ../shared CelebA photos when present, "
+                        "else the benchmark image and its mirror)")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mobile_demo.edge.io import read_rgb
@@ -132,9 +136,12 @@ def main() -> None:
     preset = load_preset()
     image = read_rgb(args.image)
     crops = face_crops(args.image, preset, progress=False)
+    calibration = (face_crops(args.representative, preset, max_faces=150, progress=False) if args.representative
+                   else np.concatenate([crops, crops[:, :, ::-1]]))
+    print(f"int8 calibrated on {len(calibration)} face crops from {args.representative or args.image}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = export_all(folder, preset, crops)
+        files = export_all(folder, preset, calibration)
         print("\n".join(edge_table(image, files, args.repeats)))
         if not args.no_browser:
             print()
