@@ -49,7 +49,7 @@ def test_mesh_files_load_in_trimesh(tmp_path, suffix):
     colours = np.random.default_rng(0).integers(0, 256, (model.num_vertices, 3), dtype=np.uint8)
     path = write_mesh(tmp_path / f"face{suffix}", model.mean, model.triangles, colours)
     mesh = trimesh.load(path, process=False)
-    assert mesh.vertices.shape == (9409, 3) and mesh.faces.shape == (18460, 3)
+    assert mesh.vertices.shape == (8480, 3) and mesh.faces.shape == (16614, 3)
     assert np.allclose(mesh.vertices, model.mean, atol=1e-5)
     assert np.array_equal(mesh.visual.vertex_colors[:, :3], colours)
 
@@ -65,9 +65,31 @@ def test_dense_mesh_lands_on_the_network_landmarks(reconstructor):
     for face, mesh in zip(faces, dense):
         err = np.linalg.norm(mesh.landmarks[:, :2] - face.landmarks[:, :2], axis=1)
         assert err.mean() < 3.5 and err.max() < 10.0, err  # px; faces are ~330 px crops
-        assert mesh.vertices.shape == (9409, 3)
+        assert mesh.vertices.shape == (8480, 3)
         inside = (mesh.vertices[:, 0] > face.roi_box[0]) & (mesh.vertices[:, 0] < face.roi_box[2])
         assert inside.mean() > 0.95
+        face_height = face.landmarks[8, 1] - face.landmarks[19:25, 1].mean()
+        assert mesh.vertices[:, 1].max() < face.landmarks[8, 1] + 0.2 * face_height  # no neck over the collar
+
+
+def test_face_region_drops_the_neck_and_keeps_the_ears():
+    from tfface.morphable.model import MorphableModel
+
+    full, face = ict_face_model(region="full"), ict_face_model()
+    bfm_points = ict_face_model(landmark_set="bfm")
+    chin = face.mean[face.landmarks[8]]
+    # the full model reaches ~9 cm below the chin (the neck); the face region ends under the jaw
+    assert full.mean[:, 1].min() < chin[1] - 8 and face.mean[:, 1].min() > chin[1] - 2
+    # the ears (beyond the outer contour points, at eye height) stay; the landmarks are the same points
+    assert np.abs(face.mean[:, 0]).max() == pytest.approx(np.abs(full.mean[:, 0]).max())
+    np.testing.assert_array_equal(face.mean[face.landmarks], full.mean[full.landmarks])
+    assert bfm_points.num_vertices == face.num_vertices
+    # a closed submesh: every triangle refers to kept vertices, nothing dangling
+    assert face.triangles.max() == face.num_vertices - 1 and len(np.unique(face.triangles)) == face.num_vertices
+    drop_chin = np.ones(full.num_vertices, bool)
+    drop_chin[full.landmarks[8]] = False
+    with pytest.raises(ValueError, match="drops landmark vertices"):
+        MorphableModel.submesh(full, drop_chin)
 
 
 @pytest.mark.slow
@@ -77,10 +99,10 @@ def test_reconstruct_mesh_cli(tmp_path):
     assert main(["reconstruct", str(SAMPLE_IMAGE), "-o", str(tmp_path), "--mesh"]) == 0
     for name in ("trump_hillary.obj", "trump_hillary.ply"):
         mesh = trimesh.load(tmp_path / name, process=False)
-        assert mesh.vertices.shape == (2 * 9409, 3) and mesh.faces.shape == (2 * 18460, 3)
+        assert mesh.vertices.shape == (2 * 8480, 3) and mesh.faces.shape == (2 * 16614, 3)
     for k in (0, 1):
         mesh = trimesh.load(tmp_path / f"trump_hillary_face{k}.ply", process=False)
-        assert mesh.vertices.shape == (9409, 3) and mesh.visual.vertex_colors.shape == (9409, 4)
+        assert mesh.vertices.shape == (8480, 3) and mesh.visual.vertex_colors.shape == (8480, 4)
     from tfface.io.images import read_image
 
     depth = read_image(tmp_path / "trump_hillary_depth.png")

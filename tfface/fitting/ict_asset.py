@@ -81,22 +81,48 @@ def asset_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def ict_face_model(path: str | None = None, landmark_set: str = "ibug") -> MorphableModel:
-    """The bundled dense ICT-FaceKit face model (9,409 vertices, 18,460 triangles, centimetres).
+def ict_face_model(path: str | None = None, landmark_set: str = "ibug", region: str = "face") -> MorphableModel:
+    """The bundled dense ICT-FaceKit face model (centimetres).
 
     landmark_set: "ibug" (ICT's own iBUG-68 vertices) or "bfm" (stand-ins for the network's points).
+    region: "face" (face, forehead and ears: 8,480 vertices, 16,614 triangles) or "full" (also the neck:
+    9,409 vertices, 18,460 triangles; 68 landmarks say nothing about the neck, so its fitted shape is
+    a guess that overlays draw over collars and chests).
     """
     if landmark_set not in ("ibug", "bfm"):
         raise ValueError(f"landmark_set must be 'ibug' or 'bfm'. Received: {landmark_set!r}")
+    if region not in ("face", "full"):
+        raise ValueError(f"region must be 'face' or 'full'. Received: {region!r}")
     path = Path(path) if path else asset_path()
     if not path.is_file():
         raise DataFileError(f"{path}: ICT-FaceKit asset not found")
     with np.load(path) as z:
         key = "landmarks_bfm" if landmark_set == "bfm" else "landmarks"
-        return MorphableModel(
+        model = MorphableModel(
             mean=z["mean"].astype(np.float32), id_basis=z["id_basis"].astype(np.float32),
             exp_basis=z["exp_basis"].astype(np.float32), landmarks=z[key].astype(np.int32),
             triangles=z["triangles"].astype(np.int32), name="ict-facekit", units="cm")
+        ibug = z["landmarks"].astype(np.int64)
+    if region == "full":
+        return model
+    return model.submesh(face_region(model.mean, model.triangles, ibug), "ict-facekit-face")
+
+
+def face_region(mean: np.ndarray, triangles: np.ndarray, ibug68: np.ndarray, margin_cm: float = 2.0) -> np.ndarray:
+    """(N,) bool: the vertices of the triangles above the jaw. The neck is what lies more than
+    `margin_cm` beyond the plane through the chin (iBUG 8) and the two jaw points below the ears
+    (3, 13), lower than those jaw points (so the ears, which that plane crosses, stay)."""
+    chin, left, right = mean[ibug68[8]], mean[ibug68[3]], mean[ibug68[13]]
+    normal = np.cross(right - left, chin - left)
+    normal /= np.linalg.norm(normal)
+    if normal[1] > 0:  # make it point down (y is up in ICT's frame), away from the face
+        normal = -normal
+    beyond = (mean - chin) @ normal > margin_cm
+    below = mean[:, 1] < min(left[1], right[1])
+    inside = ~(beyond & below)
+    keep = np.zeros(len(mean), bool)
+    keep[triangles[inside[triangles].all(axis=1)]] = True  # no vertex left without a triangle
+    return keep
 
 
 def exp_names(path: str | None = None) -> list[str]:

@@ -81,6 +81,21 @@ class MorphableModel:
             self.triangles, self.name, self.units,
         )
 
+    def submesh(self, keep: np.ndarray, name: str | None = None) -> "MorphableModel":
+        """The model on the vertices where `keep` (N,) bool is true: triangles with a dropped corner go,
+        the rest and the landmark ids are renumbered. Every landmark vertex must be kept."""
+        keep = np.asarray(keep, bool)
+        if keep.shape != (self.num_vertices,):
+            raise ValueError(f"{self.name}: keep must be ({self.num_vertices},) bool. Received: {keep.shape}")
+        if not keep[self.landmarks].all():
+            raise ValueError(f"{self.name}: the submesh drops landmark vertices {self.landmarks[~keep[self.landmarks]]}")
+        new_ids = np.cumsum(keep, dtype=np.int64) - 1
+        tris = None
+        if self.triangles is not None:
+            tris = new_ids[self.triangles[keep[self.triangles].all(axis=1)]].astype(np.int32)
+        return MorphableModel(self.mean[keep], self.id_basis[:, keep], self.exp_basis[:, keep],
+                              new_ids[self.landmarks].astype(np.int32), tris, name or self.name, self.units)
+
     def save_npz(self, path: str | os.PathLike) -> None:
         arrays = dict(mean=self.mean, id_basis=self.id_basis, exp_basis=self.exp_basis,
                       landmarks=self.landmarks, name=np.array(self.name), units=np.array(self.units))
