@@ -5,6 +5,8 @@ needs TensorFlow; the demos do not):
                                                        fixed to 1 (LiteRT.js cannot resize inputs)
     mobile_demo/models/metadata.json                   its export metadata (input, param mean/std, outputs)
     mobile_demo/models/landmark_basis.json             the 68-point shape model the decoder needs
+    mobile_demo/models/mesh_basis.npz                  a coarse dense face mesh in the same coefficients
+                                                       (ICT-FaceKit, MIT), for `--mesh` overlays
 
     python mobile_demo/make_models.py [--preset NAME] [--formats tflite_fp16 tflite_int8 onnx]
 """
@@ -19,6 +21,7 @@ import numpy as np
 
 MODELS = Path(__file__).resolve().parent / "models"
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "trump_hillary.jpg"
+MESH_CELL = 0.07  # vertex-cluster size, fraction of the face size: ~1,000 vertices, like MediaPipe's mesh
 
 
 def write_basis(shape_model, path: Path) -> None:
@@ -30,6 +33,24 @@ def write_basis(shape_model, path: Path) -> None:
         "note": "68 landmark vertices of the BFM-based 3DDFA shape model (3DDFA_V2, MIT; the Basel Face "
                 "Model is licensed by the University of Basel for non-commercial research)",
         "mean": as_list(lm.mean), "id_basis": as_list(lm.id_basis), "exp_basis": as_list(lm.exp_basis)}))
+
+
+def write_mesh_basis(shape_model, path: Path, cell: float = MESH_CELL) -> None:
+    """The ICT-FaceKit face as a linear function of the network's coefficients (see
+    tfface.fitting.dense_basis), coarsened to cells of `cell` x the face size, as float16 + triangles
+    wound so that faces towards the camera turn clockwise in image coordinates (y down)."""
+    from tfface.fitting.dense_basis import dense_shape_basis, simplified
+
+    dense = dense_shape_basis(shape_model)
+    lm = dense.mean[dense.landmarks]
+    coarse = simplified(dense, cell * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))
+    arrays = {k: np.asarray(getattr(coarse, k), np.float32) for k in ("mean", "id_basis", "exp_basis")}
+    scales = {k: float(np.abs(a).max()) for k, a in arrays.items()}  # BFM units reach 1e5: float16 needs a scale
+    np.savez_compressed(path, **{k: (a / scales[k]).astype(np.float16) for k, a in arrays.items()},
+                        **{f"{k}_scale": np.float32(v) for k, v in scales.items()},
+                        triangles=coarse.triangles.astype(np.int32),
+                        note=np.array("ICT-FaceKit face model (USC ICT, MIT) re-expressed in the 3DDFA "
+                                      "coefficients by tfface; float16 times <name>_scale"))
 
 
 def fix_batch(path: Path) -> None:
@@ -75,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if fmt.startswith("tflite"):
             fix_batch(path)
     write_basis(preset.shape_model, args.output / "landmark_basis.json")
+    write_mesh_basis(preset.shape_model, args.output / "mesh_basis.npz")
     for fmt, path in result.files.items():
         print(f"{fmt}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -108,3 +108,40 @@ def test_reconstruct_mesh_cli(tmp_path):
     depth = read_image(tmp_path / "trump_hillary_depth.png")
     assert depth.shape == read_image(SAMPLE_IMAGE).shape and (depth > 0).mean() > 0.05
     assert (tmp_path / "trump_hillary_pncc.png").is_file() and (tmp_path / "trump_hillary_mesh.png").is_file()
+
+
+def test_dense_basis_in_network_coefficients():
+    """The ICT face as a linear function of the 3DDFA coefficients: its landmark vertices follow the
+    network's 68 landmarks for any coefficients (a ridge fit's residual, ~1.3% of the face size)."""
+    from tfface.fitting.dense_basis import dense_shape_basis, similarity, simplified
+    from tfface.fitting.prior import default_prior
+    from tfface.models.presets import morphable_asset
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(30, 3))
+    rot, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    rot *= np.sign(np.linalg.det(rot))
+    s, r, t = similarity(pts, 2.5 * pts @ rot.T + [1, 2, 3])
+    assert s == pytest.approx(2.5) and np.allclose(r, rot) and np.allclose(t, [1, 2, 3])
+
+    bfm = morphable_asset("bfm_3ddfa_68")
+    dense = dense_shape_basis(bfm)
+    assert dense.id_basis.shape[0] == bfm.num_id and dense.exp_basis.shape[0] == bfm.num_exp
+    prior = default_prior(bfm)
+    aid = prior.id_mean + rng.normal(size=(40, bfm.num_id)) * prior.id_std
+    aexp = prior.exp_mean + rng.normal(size=(40, bfm.num_exp)) * prior.exp_std
+    shape = lambda m: m.mean + np.einsum("bk,knc->bnc", aid, m.id_basis) + np.einsum("bk,knc->bnc", aexp, m.exp_basis)  # noqa: E731
+    target, ours = shape(bfm), shape(dense)[:, dense.landmarks]
+    size = np.sqrt(np.ptp(target[..., 0], axis=1) * np.ptp(target[..., 1], axis=1))
+    err = np.linalg.norm(ours - target, axis=-1).mean(axis=1) / size
+    assert err.max() < 0.02, err.max()
+    # the landmarks' motion away from the mean face is followed, not just the mean shape matched
+    motion = target - bfm.mean
+    followed = ours - dense.mean[dense.landmarks]
+    miss = np.linalg.norm(followed - motion, axis=-1).mean(axis=1) / np.linalg.norm(motion, axis=-1).mean(axis=1)
+    assert np.median(miss) < 0.35, np.median(miss)
+
+    coarse = simplified(dense, 0.07 * float(size.mean()))
+    assert 500 < coarse.num_vertices < 2000 and coarse.triangles.max() < coarse.num_vertices
+    assert len(np.unique(coarse.triangles)) > 0.95 * coarse.num_vertices
+    np.testing.assert_allclose(coarse.mean[coarse.landmarks], dense.mean[dense.landmarks], atol=0.07 * size.mean())

@@ -43,7 +43,7 @@ def test_edge_app_imports_no_tensorflow(tmp_path):
     clip = tmp_path / "clip.mp4"
     write_video(clip, read_rgb(SAMPLE_IMAGE), CameraMotion(frames=8, still_frames=2), unit=230.0)
     photo_args = [str(SAMPLE_IMAGE), "-o", str(tmp_path / "photo.png"), "--json", str(tmp_path / "photo.jsonl")]
-    clip_args = [str(clip), "-o", str(tmp_path / "clip_edge.mp4"), "--json", str(tmp_path / "clip.jsonl")]
+    clip_args = [str(clip), "-o", str(tmp_path / "clip_edge.mp4"), "--json", str(tmp_path / "clip.jsonl"), "--mesh"]
     code = (
         "import json, sys\n"
         "from mobile_demo.edge.app import main\n"
@@ -171,6 +171,53 @@ def test_shipped_model_files_match_the_preset(default_preset):
     lm = default_preset.shape_model.landmark_model()
     for ours, ref in ((basis.mean, lm.mean), (basis.id_basis, lm.id_basis), (basis.exp_basis, lm.exp_basis)):
         np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+def test_shipped_mesh_basis_matches_its_generator(default_preset):
+    """mobile_demo/models/mesh_basis.npz is the current preset's dense basis, coarsened (float16)."""
+    from mobile_demo.make_models import MESH_CELL
+    from tfface.fitting.dense_basis import dense_shape_basis, simplified
+
+    shipped = fm.MeshBasis.from_npz(fm.MODELS / fm.MESH_FILE)
+    dense = dense_shape_basis(default_preset.shape_model)
+    lm = dense.mean[dense.landmarks]
+    ref = simplified(dense, MESH_CELL * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))
+    np.testing.assert_array_equal(shipped.triangles, ref.triangles)
+    for ours, theirs in ((shipped.mean, ref.mean), (shipped.id_basis, ref.id_basis), (shipped.exp_basis, ref.exp_basis)):
+        assert np.abs(ours - theirs).max() <= 1e-3 * np.abs(theirs).max()  # float16 with a scale
+
+
+def test_edge_mesh_sits_on_the_face(tmp_path):
+    """`--mesh`: the coarse mesh decoded from the same params covers the 68 landmarks, its camera-facing
+    triangles are the ones drawn, and it moves with the face."""
+    from mobile_demo.edge.draw import draw_mesh
+    from mobile_demo.edge.pipeline import EdgePipeline
+
+    image = read_rgb(SAMPLE_IMAGE)
+    pipeline = EdgePipeline(mesh=True)
+    faces = pipeline(image)
+    tris = pipeline.model.mesh.triangles
+    assert len(faces) == 2
+    for face in faces:
+        size = face_size(face.landmarks)
+        v = face.vertices
+        assert v.shape == (pipeline.model.mesh.mean.shape[0], 3)
+        nearest = np.linalg.norm(face.landmarks[:, None, :2] - v[None, :, :2], axis=-1).min(axis=1)
+        assert nearest.max() < 0.05 * size, nearest.max() / size  # every landmark has a mesh vertex close by
+        lo, hi = face.landmarks[:, :2].min(0), face.landmarks[:, :2].max(0)
+        # beyond the landmarks: the forehead above the brows, an ear on the side; nothing below the chin
+        above, below = (lo - v[:, :2].min(0)) / size, (v[:, :2].max(0) - hi) / size
+        assert 0.35 < above[1] < 0.7 and 0.05 < above[0] < 0.35 and np.all(below < 0.1), (above, below)
+        canvas = np.zeros_like(image)
+        drawn = draw_mesh(canvas, v, tris)
+        assert 0.55 * len(tris) < drawn < len(tris)  # faces ~20 deg turned: most, not all, face the camera
+        ink = np.argwhere(canvas.any(axis=-1))[:, ::-1]  # (x, y)
+        assert np.all(ink.min(0) >= np.floor(v[:, :2].min(0)) - 1) and np.all(ink.max(0) <= np.ceil(v[:, :2].max(0)) + 1)
+        # mirrored photo: the mirrored face's mesh is the mirror of this one (same triangles drawn)
+        flipped = pipeline(np.ascontiguousarray(image[:, ::-1]))
+        twin = min(flipped, key=lambda f: np.abs(f.landmarks[:, 0].mean() - (image.shape[1] - 1 - face.landmarks[:, 0].mean())))
+        mirrored_x = image.shape[1] - 1 - twin.vertices[:, 0]
+        assert np.median(np.abs(np.sort(mirrored_x) - np.sort(v[:, 0]))) < 0.03 * size
 
 
 @pytest.mark.parametrize("photo", ["sample", "identity_photos/obama/obama.jpg", "identity_photos/obama/obama1.jpg"])

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from mobile_demo.edge.blazeface import DEFAULT_DETECTOR
-from mobile_demo.edge.draw import draw_face, draw_speed
+from mobile_demo.edge.draw import draw_face, draw_mesh, draw_speed
 from mobile_demo.edge.face_model import DEFAULT_MODEL
 from mobile_demo.edge.io import InputError, read_rgb
 from mobile_demo.edge.litert import ModelFileError
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=int, default=1, help="re-crops from the landmarks per frame (1)")
     p.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads (default: LiteRT's choice)")
     p.add_argument("--max-faces", type=int, default=8)
+    p.add_argument("--mesh", action="store_true", help="draw the face mesh (a coarse dense 3DMM, ~950 vertices)")
     p.add_argument("--no-smooth", action="store_true", help="video: no temporal smoothing")
     p.add_argument("--min-cutoff", type=float, default=OneEuroConfig.min_cutoff,
                    help=f"One-Euro cutoff at rest, Hz ({OneEuroConfig.min_cutoff:g}; lower = steadier)")
@@ -66,6 +67,8 @@ def annotate(frame: np.ndarray, faces: list[Face], pipeline: EdgePipeline, fps: 
     out = frame.copy()
     thick = max(1, int(round(max(frame.shape[:2]) / 600)))
     for face in faces:
+        if face.vertices is not None:
+            draw_mesh(out, face.vertices, pipeline.model.mesh.triangles)
         draw_face(out, face, thick)
     tm = pipeline.timings
     draw_speed(out, tm.total, fps, f"detect {tm.detect:.1f} + model {tm.model:.1f} ms, {len(faces)} faces")
@@ -84,7 +87,7 @@ def open_video(source: str) -> tuple[cv2.VideoCapture, float]:
 def run(args: argparse.Namespace) -> int:
     smoothing = None if args.no_smooth else OneEuroConfig(args.min_cutoff, args.beta, args.d_cutoff)
     pipeline = EdgePipeline(args.model, args.detector, args.min_score, args.refine, smoothing,
-                            args.threads, args.max_faces)
+                            args.threads, args.max_faces, args.mesh)
     source = str(args.input)
     is_image = Path(source).suffix.lower() in IMAGE_SUFFIXES
     if not is_image and not source.isdigit() and not Path(source).is_file():

@@ -1,4 +1,5 @@
-"""Annotations drawn on RGB frames with OpenCV: boxes, 68 landmarks, head-pose axes, attributes, speed."""
+"""Annotations drawn on RGB frames with OpenCV: boxes, 68 landmarks, head-pose axes, attributes, mesh,
+speed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ def draw_face(image: np.ndarray, face, thickness: int = 2, attributes: int = 3) 
         y = max(12, y0 - 8 - int(22 * scale) * (len(lines) - 1 - i))
         cv2.putText(image, text, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 0), thickness,
                     cv2.LINE_AA)
+
+
+def draw_mesh(image: np.ndarray, vertices: np.ndarray, triangles: np.ndarray,
+              colour: tuple[int, int, int] = (235, 235, 235)) -> int:
+    """In place: the wireframe of the camera-facing triangles (clockwise in image coordinates); returns
+    how many were drawn. Hidden faces are culled, not depth-sorted: a wireframe needs no more."""
+    xy = np.asarray(vertices, np.float32)[:, :2]
+    a, b, c = xy[triangles[:, 0]], xy[triangles[:, 1]], xy[triangles[:, 2]]
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    front = triangles[cross < 0]
+    cv2.polylines(image, list(np.round(xy[front]).astype(np.int32)), True, colour, 1, cv2.LINE_AA)
+    return len(front)
 
 
 def draw_speed(image: np.ndarray, ms: float, fps: float, detail: str = "") -> None:

@@ -7,7 +7,8 @@ they agree with tfface's own.
 
 Model folder contract (written by mobile_demo/make_models.py): a `.tflite` from `tfface export`, its
 `metadata.json` (input size, param mean/std, output tensor names) and `landmark_basis.json` (the 68-point
-shape model: mean (68, 3), id_basis (40, 68, 3), exp_basis (10, 68, 3)).
+shape model: mean (68, 3), id_basis (40, 68, 3), exp_basis (10, 68, 3)); for `mesh=True` also
+`mesh_basis.npz` (a coarse dense face mesh in the same coefficients, decoded exactly like the landmarks).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mobile_demo.edge.litert import ModelFileError, open_interpreter
 MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS / "tfface_mb05_3ddfa_fp16.tflite"
 BASIS_FILE = "landmark_basis.json"
+MESH_FILE = "mesh_basis.npz"
 METADATA_FILE = "metadata.json"
 
 
@@ -77,6 +79,25 @@ class ShapeBasis:
             return cls(*(np.asarray(data[k], np.float32) for k in ("mean", "id_basis", "exp_basis")))
         except KeyError as e:
             raise ModelFileError(f"{path}: missing {e} (expected mean, id_basis, exp_basis)") from None
+
+
+@dataclass(frozen=True)
+class MeshBasis(ShapeBasis):
+    triangles: np.ndarray = None  # (T, 3) int32; camera-facing ones run clockwise in image coordinates
+
+    @classmethod
+    def from_npz(cls, path: str | Path) -> "MeshBasis":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such file (run `python mobile_demo/make_models.py`)")
+        try:
+            with np.load(path) as z:
+                arrays = [z[k].astype(np.float32) * np.float32(z[f"{k}_scale"]) for k in ("mean", "id_basis", "exp_basis")]
+                return cls(*arrays, triangles=z["triangles"].astype(np.int32))
+        except KeyError as e:
+            raise ModelFileError(f"{path}: missing {e} (a mesh basis from mobile_demo/make_models.py)") from None
+        except (OSError, ValueError) as e:
+            raise ModelFileError(f"{path}: not a readable .npz ({e})") from None
 
 
 def rotation_from_camera(camera: np.ndarray) -> np.ndarray:
@@ -133,12 +154,14 @@ class FaceResult:
     landmarks: np.ndarray  # (68, 3) photo pixels
     pose: np.ndarray  # (3,) yaw, pitch, roll degrees
     attributes: dict[str, float] | None = None
+    vertices: np.ndarray | None = None  # (V, 3) coarse mesh in photo pixels (mesh=True)
 
 
 class FaceModel:
     """The exported tfface TFLite model: uint8 RGB crops (N, S, S, 3) -> params (and attributes)."""
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL, num_threads: int | None = None) -> None:
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL, num_threads: int | None = None,
+                 mesh: bool = False) -> None:
         model_path = Path(model_path)
         self.metadata = _read_json(model_path.parent / METADATA_FILE)
         md = self.metadata
@@ -147,6 +170,7 @@ class FaceModel:
         self.std = np.asarray(md["params"]["std"], np.float32)
         self.attribute_names = list(md.get("attribute_names") or [])
         self.basis = ShapeBasis.from_json(model_path.parent / BASIS_FILE)
+        self.mesh = MeshBasis.from_npz(model_path.parent / MESH_FILE) if mesh else None
         self.interpreter = open_interpreter(model_path, num_threads)
         self._input = self.interpreter.get_input_details()[0]
         by_name = {d["name"]: d for d in self.interpreter.get_output_details()}
@@ -188,8 +212,10 @@ class FaceModel:
             rois = np.stack([roi_from_landmarks(lm) for lm in landmarks])
             out, landmarks, pose = self._run(image, rois)
         attrs = out.get("attributes")
+        verts = None if self.mesh is None else decode(out["params"], rois, self.mesh, self.image_size)[0]
         return [FaceResult(rois[i], out["params"][i], landmarks[i], pose[i],
-                           None if attrs is None else dict(zip(self.attribute_names, attrs[i].tolist())))
+                           None if attrs is None else dict(zip(self.attribute_names, attrs[i].tolist())),
+                           None if verts is None else verts[i])
                 for i in range(len(rois))]
 
     def _run(self, image: np.ndarray, rois: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ class Face:
     landmarks: np.ndarray  # (68, 3) photo pixels
     pose: np.ndarray  # (3,) yaw, pitch, roll degrees
     attributes: dict[str, float] | None = None
+    vertices: np.ndarray | None = None  # (V, 3) coarse mesh, photo pixels (mesh=True)
 
 
 @dataclass
@@ -44,9 +45,9 @@ class EdgePipeline:
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Path = DEFAULT_DETECTOR,
                  min_score: float = 0.5, refine: int = 1, smoothing: OneEuroConfig | None = None,
-                 num_threads: int | None = None, max_faces: int = 8) -> None:
+                 num_threads: int | None = None, max_faces: int = 8, mesh: bool = False) -> None:
         self.detector = BlazeFace(detector, min_score, num_threads=num_threads)
-        self.model = FaceModel(model, num_threads=num_threads)
+        self.model = FaceModel(model, num_threads=num_threads, mesh=mesh)
         self.refine, self.max_faces = refine, max_faces
         self.tracker = FaceTracker(smoothing) if smoothing is not None else None
         self.timings = Timings()
@@ -58,13 +59,15 @@ class EdgePipeline:
         rois = np.stack([roi_from_box(d.box) for d in detections]) if detections else np.zeros((0, 4))
         results = self.model.predict(image, rois, self.refine)
         t2 = time.perf_counter()
-        faces = [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes)
+        faces = [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes, r.vertices)
                  for d, r in zip(detections, results)]
         if self.tracker is not None and t is not None:
-            smoothed = self.tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params}
+            # params are relative to each frame's crop, so the mesh is smoothed in photo pixels with the rest
+            smoothed = self.tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params,
+                                         **({} if f.vertices is None else {"vertices": f.vertices})}
                                         for f in faces])
-            faces = [Face(f.box, f.score, f.roi_box, s["params"], s["landmarks"], s["pose"], f.attributes)
-                     for f, s in zip(faces, smoothed)]
+            faces = [Face(f.box, f.score, f.roi_box, s["params"], s["landmarks"], s["pose"], f.attributes,
+                          s.get("vertices")) for f, s in zip(faces, smoothed)]
         t3 = time.perf_counter()
         tm = self.timings
         tm.detect, tm.model, tm.smooth = 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)
