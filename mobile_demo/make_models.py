@@ -5,7 +5,7 @@ needs TensorFlow; the demos do not):
                                                        fixed to 1 (LiteRT.js cannot resize inputs)
     mobile_demo/models/metadata.json                   its export metadata (input, param mean/std, outputs)
     mobile_demo/models/landmark_basis.json             the 68-point shape model the decoder needs
-    mobile_demo/models/mesh_basis.npz                  a coarse dense face mesh in the same coefficients
+    mobile_demo/models/mesh_basis.json                 a coarse dense face mesh in the same coefficients
                                                        (ICT-FaceKit, MIT), for `--mesh` overlays
 
     python mobile_demo/make_models.py [--preset NAME] [--formats tflite_fp16 tflite_int8 onnx]
@@ -14,6 +14,7 @@ needs TensorFlow; the demos do not):
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from pathlib import Path
 
@@ -46,11 +47,12 @@ def write_mesh_basis(shape_model, path: Path, cell: float = MESH_CELL) -> None:
     coarse = simplified(dense, cell * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))
     arrays = {k: np.asarray(getattr(coarse, k), np.float32) for k in ("mean", "id_basis", "exp_basis")}
     scales = {k: float(np.abs(a).max()) for k, a in arrays.items()}  # BFM units reach 1e5: float16 needs a scale
-    np.savez_compressed(path, **{k: (a / scales[k]).astype(np.float16) for k, a in arrays.items()},
-                        **{f"{k}_scale": np.float32(v) for k, v in scales.items()},
-                        triangles=coarse.triangles.astype(np.int32),
-                        note=np.array("ICT-FaceKit face model (USC ICT, MIT) re-expressed in the 3DDFA "
-                                      "coefficients by tfface; float16 times <name>_scale"))
+    path.write_text(json.dumps({
+        "note": "ICT-FaceKit face model (USC ICT, MIT) as a linear function of the 3DDFA coefficients "
+                "(tfface.fitting.dense_basis), coarsened; arrays are base64 little-endian float16 times their scale",
+        "shapes": {k: list(a.shape) for k, a in arrays.items()}, "scales": scales,
+        **{k: base64.b64encode((a / scales[k]).astype("<f2").tobytes()).decode() for k, a in arrays.items()},
+        "triangles": coarse.triangles.astype(int).tolist()}))
 
 
 def fix_batch(path: Path) -> None:
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if fmt.startswith("tflite"):
             fix_batch(path)
     write_basis(preset.shape_model, args.output / "landmark_basis.json")
-    write_mesh_basis(preset.shape_model, args.output / "mesh_basis.npz")
+    write_mesh_basis(preset.shape_model, args.output / "mesh_basis.json")
     for fmt, path in result.files.items():
         print(f"{fmt}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

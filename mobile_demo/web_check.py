@@ -117,15 +117,19 @@ def compare(result: dict) -> dict:
     """Python edge pipeline (no smoothing) on the page's frame vs the page's landmarks, in pixels."""
     from mobile_demo.edge.pipeline import EdgePipeline
 
-    faces = EdgePipeline()(result["frame_rgb"])
     page = result["last"]["faces"]
-    diffs = []
+    mesh = bool(page) and all("mesh_2d" in f for f in page)
+    faces = EdgePipeline(mesh=mesh)(result["frame_rgb"])
+    diffs, mesh_diffs = [], []
     for f in faces:
         ours = f.landmarks[:, :2]
         best = min(page, key=lambda p: np.linalg.norm(np.mean(p["landmarks_2d"], 0) - ours.mean(0)))
         diffs.append(np.abs(np.array(best["landmarks_2d"]) - ours).max())
+        if mesh:
+            mesh_diffs.append(np.abs(np.array(best["mesh_2d"]) - f.vertices[:, :2]).max())
     return {"python_faces": len(faces), "page_faces": len(page),
             "max_landmark_diff_px": float(max(diffs, default=np.inf)),
+            **({"max_mesh_diff_px": float(max(mesh_diffs, default=np.inf))} if mesh else {}),
             "page_ms_per_frame": result["ms"], "page_stages_ms": result["stages"]}
 
 

@@ -174,11 +174,11 @@ def test_shipped_model_files_match_the_preset(default_preset):
 
 
 def test_shipped_mesh_basis_matches_its_generator(default_preset):
-    """mobile_demo/models/mesh_basis.npz is the current preset's dense basis, coarsened (float16)."""
+    """mobile_demo/models/mesh_basis.json is the current preset's dense basis, coarsened (float16)."""
     from mobile_demo.make_models import MESH_CELL
     from tfface.fitting.dense_basis import dense_shape_basis, simplified
 
-    shipped = fm.MeshBasis.from_npz(fm.MODELS / fm.MESH_FILE)
+    shipped = fm.MeshBasis.from_json(fm.MODELS / fm.MESH_FILE)
     dense = dense_shape_basis(default_preset.shape_model)
     lm = dense.mean[dense.landmarks]
     ref = simplified(dense, MESH_CELL * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))

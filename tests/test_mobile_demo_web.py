@@ -37,7 +37,7 @@ def _requirements() -> None:
 def test_browser_page_matches_python(tmp_path):
     _requirements()
     screenshot = tmp_path / "screenshot.png"
-    result = web_check.run_page(SAMPLE_IMAGE, screenshot, frames=8)
+    result = web_check.run_page(SAMPLE_IMAGE, screenshot, frames=8, query="?mesh=1")
     assert result["frames"] >= 8 and result["ms"] > 0 and "ms/frame" in result["status"]
     assert result["frame_rgb"].shape[:2] == (result["last"]["height"], result["last"]["width"])
     # Everything the page loaded came from the local server: no CDN.
@@ -45,6 +45,7 @@ def test_browser_page_matches_python(tmp_path):
     cmp = web_check.compare(result)
     assert cmp["page_faces"] == cmp["python_faces"] == 2
     assert cmp["max_landmark_diff_px"] < BOUND_PX
+    assert cmp["max_mesh_diff_px"] < BOUND_PX  # ?mesh=1: the same mesh basis decoded in JavaScript
     for face in result["last"]["faces"]:
         assert len(face["landmarks_2d"]) == 68 and -90 < face["pose"][0] < 90
     assert screenshot.stat().st_size > 10_000

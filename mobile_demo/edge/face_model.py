@@ -8,11 +8,12 @@ they agree with tfface's own.
 Model folder contract (written by mobile_demo/make_models.py): a `.tflite` from `tfface export`, its
 `metadata.json` (input size, param mean/std, output tensor names) and `landmark_basis.json` (the 68-point
 shape model: mean (68, 3), id_basis (40, 68, 3), exp_basis (10, 68, 3)); for `mesh=True` also
-`mesh_basis.npz` (a coarse dense face mesh in the same coefficients, decoded exactly like the landmarks).
+`mesh_basis.json` (a coarse dense face mesh in the same coefficients, decoded exactly like the landmarks).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from mobile_demo.edge.litert import ModelFileError, open_interpreter
 MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS / "tfface_mb05_3ddfa_fp16.tflite"
 BASIS_FILE = "landmark_basis.json"
-MESH_FILE = "mesh_basis.npz"
+MESH_FILE = "mesh_basis.json"
 METADATA_FILE = "metadata.json"
 
 
@@ -86,18 +87,16 @@ class MeshBasis(ShapeBasis):
     triangles: np.ndarray = None  # (T, 3) int32; camera-facing ones run clockwise in image coordinates
 
     @classmethod
-    def from_npz(cls, path: str | Path) -> "MeshBasis":
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"{path}: no such file (run `python mobile_demo/make_models.py`)")
+    def from_json(cls, path: str | Path) -> "MeshBasis":
+        data = _read_json(path)
         try:
-            with np.load(path) as z:
-                arrays = [z[k].astype(np.float32) * np.float32(z[f"{k}_scale"]) for k in ("mean", "id_basis", "exp_basis")]
-                return cls(*arrays, triangles=z["triangles"].astype(np.int32))
+            arrays = [np.frombuffer(base64.b64decode(data[k]), "<f2").astype(np.float32).reshape(data["shapes"][k])
+                      * np.float32(data["scales"][k]) for k in ("mean", "id_basis", "exp_basis")]
+            return cls(*arrays, triangles=np.asarray(data["triangles"], np.int32).reshape(-1, 3))
         except KeyError as e:
             raise ModelFileError(f"{path}: missing {e} (a mesh basis from mobile_demo/make_models.py)") from None
-        except (OSError, ValueError) as e:
-            raise ModelFileError(f"{path}: not a readable .npz ({e})") from None
+        except ValueError as e:
+            raise ModelFileError(f"{path}: malformed mesh basis ({e})") from None
 
 
 def rotation_from_camera(camera: np.ndarray) -> np.ndarray:
@@ -170,7 +169,7 @@ class FaceModel:
         self.std = np.asarray(md["params"]["std"], np.float32)
         self.attribute_names = list(md.get("attribute_names") or [])
         self.basis = ShapeBasis.from_json(model_path.parent / BASIS_FILE)
-        self.mesh = MeshBasis.from_npz(model_path.parent / MESH_FILE) if mesh else None
+        self.mesh = MeshBasis.from_json(model_path.parent / MESH_FILE) if mesh else None
         self.interpreter = open_interpreter(model_path, num_threads)
         self._input = self.interpreter.get_input_details()[0]
         by_name = {d["name"]: d for d in self.interpreter.get_output_details()}

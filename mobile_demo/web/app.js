@@ -3,7 +3,8 @@
 // CPU, XNNPack) runs the same .tflite files as the Python edge app; every asset is served locally.
 import {loadLiteRt, loadAndCompile, Tensor} from '@litertjs/core';
 import {DEFAULTS, FaceTracker} from './smoothing.js';
-import {ssdAnchors, letterbox, decodeDetections, roiFromBox, roiFromLandmarks, cropFace, decodeParams} from './pipeline.js';
+import {ssdAnchors, letterbox, decodeDetections, roiFromBox, roiFromLandmarks, cropFace, decodeParams, meshBasis,
+  frontTriangles} from './pipeline.js';
 
 const ROOT = new URL('../../', import.meta.url);  // the repository root (serve it with any static server)
 const params = new URLSearchParams(location.search);
@@ -13,7 +14,9 @@ const FILES = {
   model: new URL(`mobile_demo/models/${params.get('model') || 'tfface_mb05_3ddfa_fp16.tflite'}`, ROOT).href,
   metadata: new URL('mobile_demo/models/metadata.json', ROOT).href,
   basis: new URL('mobile_demo/models/landmark_basis.json', ROOT).href,
+  mesh: new URL('mobile_demo/models/mesh_basis.json', ROOT).href,
 };
+const MESH = params.get('mesh') === '1';  // ?mesh=1 draws the face mesh (as the edge app's --mesh)
 const CONTOURS = [[0, 16, false], [17, 21, false], [22, 26, false], [27, 30, false], [31, 35, false],
                   [36, 41, true], [42, 47, true], [48, 59, true], [60, 67, true]];
 
@@ -49,6 +52,7 @@ class Pipeline {
     [this.detector, this.model, this.metadata, this.basis] = await Promise.all([
       loadAndCompile(FILES.detector, opts), loadAndCompile(FILES.model, opts),
       fetchJson(FILES.metadata), fetchJson(FILES.basis)]);
+    this.mesh = MESH ? meshBasis(await fetchJson(FILES.mesh)) : null;
     this.size = this.metadata.input.image_size;
     this.mean = this.metadata.params.mean;
     this.std = this.metadata.params.std;
@@ -89,6 +93,7 @@ class Pipeline {
     for (const d of dets.slice(0, 8)) {
       let f = await this.face(rgba, w, h, roiFromBox(d.box));
       for (let i = 0; i < refine; i++) f = await this.face(rgba, w, h, roiFromLandmarks(f.landmarks));
+      if (this.mesh) f.mesh = decodeParams(f.params, f.roi, this.mesh, this.size).landmarks;
       faces.push({box: d.box, score: d.score, ...f});
     }
     const t2 = performance.now();
@@ -96,8 +101,20 @@ class Pipeline {
   }
 }
 
-function draw(ctx, faces, thick) {
+function drawMesh(ctx, points, triangles) {
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = 'rgba(235, 235, 235, 0.9)';
+  ctx.beginPath();
+  for (const [a, b, c] of frontTriangles(points, triangles)) {
+    ctx.moveTo(points[a][0], points[a][1]); ctx.lineTo(points[b][0], points[b][1]);
+    ctx.lineTo(points[c][0], points[c][1]); ctx.closePath();
+  }
+  ctx.stroke();
+}
+
+function draw(ctx, faces, thick, triangles) {
   for (const f of faces) {
+    if (f.mesh) drawMesh(ctx, f.mesh, triangles);
     ctx.lineWidth = thick;
     ctx.strokeStyle = '#ffffff';
     ctx.strokeRect(f.box[0], f.box[1], f.box[2] - f.box[0], f.box[3] - f.box[1]);
@@ -173,11 +190,12 @@ async function main() {
       state.stages = {detect: r.detectMs, model: r.modelMs};
       state.last = {frame: state.frames, width: w, height: h, faces: r.faces.map((f) => ({
         box: f.box, score: f.score, roi_box: f.roi, landmarks_2d: f.landmarks.map((p) => [p[0], p[1]]),
-        pose: f.pose}))};
+        pose: f.pose, ...(f.mesh ? {mesh_2d: f.mesh.map((p) => [p[0], p[1]])} : {})}))};
       // Raw landmarks above (for checks against Python); the drawing shows the smoothed ones.
-      const shown = tracker ? tracker.update(performance.now() / 1000, r.faces.map((f) => f.landmarks))
-                                  .map((lm, i) => ({...r.faces[i], landmarks: lm})) : r.faces;
-      draw(ctx, shown, Math.max(1, Math.round(Math.max(w, h) / 600)));
+      const shown = tracker ? tracker.update(performance.now() / 1000, r.faces.map((f) => f.landmarks.concat(f.mesh || [])))
+                                  .map((pts, i) => ({...r.faces[i], landmarks: pts.slice(0, 68),
+                                                     mesh: r.faces[i].mesh ? pts.slice(68) : null})) : r.faces;
+      draw(ctx, shown, Math.max(1, Math.round(Math.max(w, h) / 600)), pipeline.mesh && pipeline.mesh.triangles);
       show(`${state.ms.toFixed(1)} ms/frame (detect ${r.detectMs.toFixed(1)} + model ${r.modelMs.toFixed(1)}), ` +
            `${r.faces.length} face(s), LiteRT.js wasm${tracker ? ', One-Euro smoothing' : ''}`);
     }

@@ -117,13 +117,14 @@ export function cropFace(rgba, width, height, roi, size) {
   return sampleAffine(rgba, width, height, size, sx, roi[0] + 0.5 * sx - 0.5, sy, roi[1] + 0.5 * sy - 0.5);
 }
 
-// De-normalised params (62) + crop box -> {landmarks: 68 x [x, y, z] photo pixels, pose: [yaw, pitch, roll]}.
+// De-normalised params (62) + crop box -> {landmarks: N x [x, y, z] photo pixels, pose: [yaw, pitch, roll]};
+// N = 68 with landmark_basis.json, the mesh's vertex count with meshBasis(mesh_basis.json).
 export function decodeParams(params, roi, basis, size) {
   const cam = params.slice(0, 12);
   const nId = basis.id_basis.length, nExp = basis.exp_basis.length;
   const sx = (roi[2] - roi[0]) / size, sy = (roi[3] - roi[1]) / size;
   const landmarks = [];
-  for (let n = 0; n < 68; n++) {
+  for (let n = 0; n < basis.mean.length; n++) {
     const v = basis.mean[n].slice();
     for (let k = 0; k < nId; k++) for (let c = 0; c < 3; c++) v[c] += params[12 + k] * basis.id_basis[k][n][c];
     for (let k = 0; k < nExp; k++) for (let c = 0; c < 3; c++) v[c] += params[12 + nId + k] * basis.exp_basis[k][n][c];
@@ -137,4 +138,34 @@ export function decodeParams(params, roi, basis, size) {
   const pose = [Math.asin(Math.max(-1, Math.min(1, -r1[2]))) * deg, Math.atan2(r2[2], r3[2]) * deg,
                 Math.atan2(r1[1], r1[0]) * deg];
   return {landmarks, pose, rotation: [r1, r2, r3]};
+}
+
+function float16(h) {
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  if (e === 0) return sign * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : sign * Infinity;
+  return sign * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+// mesh_basis.json (base64 float16 x scale, as MeshBasis.from_json) -> {mean, id_basis, exp_basis, triangles}
+// in landmark_basis.json's nested layout, so decodeParams decodes the mesh as it decodes the landmarks.
+export function meshBasis(json) {
+  const nested = (key) => {
+    const bytes = Uint8Array.from(atob(json[key]), (c) => c.charCodeAt(0));
+    const half = new Uint16Array(bytes.buffer), scale = json.scales[key], shape = json.shapes[key];
+    const at = (i) => float16(half[i]) * scale;
+    const points = (offset, n) => Array.from({length: n}, (_, i) => [0, 1, 2].map((c) => at(offset + 3 * i + c)));
+    return shape.length === 2 ? points(0, shape[0])
+        : Array.from({length: shape[0]}, (_, k) => points(k * shape[1] * 3, shape[1]));
+  };
+  return {mean: nested('mean'), id_basis: nested('id_basis'), exp_basis: nested('exp_basis'),
+          triangles: json.triangles};
+}
+
+// The camera-facing triangles (clockwise in image coordinates, y down), as the edge app's draw_mesh.
+export function frontTriangles(points, triangles) {
+  return triangles.filter(([a, b, c]) => {
+    const [pa, pb, pc] = [points[a], points[b], points[c]];
+    return (pb[0] - pa[0]) * (pc[1] - pa[1]) - (pb[1] - pa[1]) * (pc[0] - pa[0]) < 0;
+  });
 }

@@ -1,5 +1,6 @@
 // One-Euro smoothing per tracked face, as mobile_demo/edge/smoothing.py: one cutoff per face and frame
-// from the mean landmark speed (face sizes / s), applied to all 68 points.
+// from the mean speed of the 68 landmarks (face sizes / s), applied to them and to any points after them
+// (a mesh), as the Python tracker smooths its extra arrays alike.
 export const DEFAULTS = {minCutoff: 0.5, beta: 20, dCutoff: 1};
 
 const alpha = (cutoff, dt) => 1 / (1 + 1 / (2 * Math.PI * cutoff) / dt);
@@ -20,8 +21,9 @@ class OneEuro {
       return points;
     }
     const dt = t - this.t;
-    const raw = points.reduce((s, p, i) => s + Math.hypot(p[0] - this.state[i][0], p[1] - this.state[i][1]), 0)
-                / points.length / Math.max(scale, 1e-6) / dt;
+    const lm = points.slice(0, 68);
+    const raw = lm.reduce((s, p, i) => s + Math.hypot(p[0] - this.state[i][0], p[1] - this.state[i][1]), 0)
+                / lm.length / Math.max(scale, 1e-6) / dt;
     this.speed += alpha(this.cfg.dCutoff, dt) * (raw - this.speed);
     const a = alpha(this.cfg.minCutoff + this.cfg.beta * this.speed, dt);
     this.state = this.state.map((s, i) => s.map((v, c) => v + a * (points[i][c] - v)));
@@ -33,11 +35,12 @@ class OneEuro {
 export class FaceTracker {
   constructor(cfg = DEFAULTS, maxMissing = 5) { this.cfg = cfg; this.maxMissing = maxMissing; this.tracks = []; }
 
-  // landmarksList: one 68 x [x, y, z] array per face -> the smoothed arrays, same order.
+  // landmarksList: one array per face, 68 x [x, y, z] landmarks first (then optional mesh points) ->
+  // the smoothed arrays, same order.
   update(t, landmarksList) {
     const free = this.tracks.map((_, i) => i);
     const out = landmarksList.map((points) => {
-      const c = centre(points), size = faceSize(points);
+      const c = centre(points.slice(0, 68)), size = faceSize(points.slice(0, 68));
       let best = -1, bestD = Infinity;
       free.forEach((i, j) => {
         const d = Math.hypot(this.tracks[i].centre[0] - c[0], this.tracks[i].centre[1] - c[1]);
