@@ -169,5 +169,9 @@ def test_end_to_end_on_identity_photos(tmp_path):
 def test_cli_refuses_a_model_without_embedding_before_reading_pairs(tmp_path, capsys):
     from tfface.cli.main import main
 
-    assert main(["evaluate", "verification", "--pairs", str(tmp_path / "pairs.txt"), "--data", str(tmp_path)]) == 2
+    args = ["evaluate", "verification", "--pairs", str(tmp_path / "pairs.txt"), "--data", str(tmp_path)]
+    assert main(args + ["--model", "tfface_mb05_3ddfa"]) == 2
     assert "this model has no embedding output" in capsys.readouterr().err
+    assert main(args) == 2  # the default is the joint preset: it gets as far as the missing pairs file
+    err = capsys.readouterr().err
+    assert "pairs.txt" in err and "embedding" not in err

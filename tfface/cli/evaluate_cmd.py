@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tfface.models.presets import DEFAULT_PRESET
+from tfface.models.presets import DEFAULT_PRESET, JOINT_PRESET
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", type=Path, required=True, help="CelebA root (list_attr_celeba.txt, images, partition)")
     t.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
     t.add_argument("--limit", type=int, default=None)
-    _common(t, "attributes")
+    _common(t, "attributes", JOINT_PRESET)
     t.set_defaults(run=run_attributes)
 
     v = tasks.add_parser("verification", help="LFW-protocol verification accuracy, ROC, TAR@FAR")
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="LFW pairs.txt or a CSV of img1,img2,same; omitted: pairs drawn from identity folders")
     v.add_argument("--num-pairs", type=int, default=6000, help="pairs to draw from identity folders")
     v.add_argument("--seed", type=int, default=0)
-    _common(v, "verification")
+    _common(v, "verification", JOINT_PRESET)
     v.set_defaults(run=run_verification)
 
     m = tasks.add_parser("meshes", help="3D RMSE of predicted meshes against scans after ICP (MICC/BU-3DFE)")
@@ -47,9 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(run=run_meshes)
 
 
-def _common(p: argparse.ArgumentParser, name: str) -> None:
-    p.add_argument("--model", default=DEFAULT_PRESET,
-                   help="preset name or folder, SavedModel folder, .tflite or .onnx file")
+def _common(p: argparse.ArgumentParser, name: str, model: str = DEFAULT_PRESET) -> None:
+    # attributes and embeddings come from the joint preset: default to it where they are evaluated
+    p.add_argument("--model", default=model,
+                   help=f"preset name or folder, SavedModel folder, .tflite or .onnx file (default {model})")
     p.add_argument("--detector", choices=("short", "full"), default="short", help="BlazeFace model")
     p.add_argument("--refine", type=int, default=1, help="re-crops from the predicted landmarks")
     p.add_argument("-o", "--output", type=Path, default=Path(f"eval_{name}"))
