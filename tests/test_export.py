@@ -160,6 +160,7 @@ def test_multi_head_model_gets_head_signatures(tmp_path):
     from tfface.runtimes import KerasRunner, load_runner
 
     preset = tiny_joint_preset()
+    preset.config["verification_threshold"] = 0.75
     result = export_preset(preset, tmp_path / "tiny", formats=("saved_model", "tflite_fp32", "onnx"))
     sigs = describe_signatures(result.files["saved_model"])
     assert set(sigs) == {"serving_default", "reconstruct", "attributes", "embedding"}
@@ -177,6 +178,17 @@ def test_multi_head_model_gets_head_signatures(tmp_path):
             np.testing.assert_allclose(out[key], ref[key], atol=1e-5, err_msg=f"{fmt} {key}")
         np.testing.assert_allclose((out["params"] - ref["params"]) / preset.param_stats.std, 0, atol=1e-4)
         np.testing.assert_allclose(np.linalg.norm(out["embedding"], axis=1), 1.0, atol=1e-5)
+    # the whole photo pipeline on the exported joint model: named attributes, embedding, its threshold
+    from tfface.inference.verification import FaceVerifier
+    from tfface.io.images import read_image
+
+    verifier = FaceVerifier(result.files["tflite_fp32"])
+    assert verifier.threshold == 0.75 and verifier.reconstructor.attribute_names == md["attribute_names"]
+    same = verifier(SAMPLE_IMAGE, SAMPLE_IMAGE)
+    assert same.similarity == pytest.approx(1.0, abs=1e-5) and same.same
+    face = verifier.reconstructor(read_image(SAMPLE_IMAGE))[0]
+    assert len(face.attributes) == 40 and 0 <= min(face.attributes.values()) and face.embedding.shape == (8,)
+    verifier.reconstructor.close()
 
 
 def test_existing_output_folder_is_refused(tmp_path):

@@ -70,3 +70,35 @@ def test_every_exported_file_opens_with_the_same_contract():
     # the export folder and the TF Serving base folder open the SavedModel
     assert isinstance(load_runner(result.folder), SavedModelRunner)
     assert isinstance(load_runner(result.files["saved_model"].parent), SavedModelRunner)
+
+
+@pytest.mark.slow
+def test_reconstructor_runs_exported_files_like_keras(capsys):
+    """`FaceReconstructor` / `tfface reconstruct --model X.tflite|.onnx`: detection, crops, refine and
+    decoding around an exported file give the Keras preset's faces (fp32/ONNX exactly, int8 within its
+    quantisation error); exported joint models keep their attribute names and verification threshold."""
+    import json
+
+    from conftest import SAMPLE_IMAGE
+
+    from tfface.cli.main import main
+    from tfface.inference.reconstructor import FaceReconstructor
+    from tfface.io.images import read_image
+
+    image = read_image(SAMPLE_IMAGE)
+    files = exported().files
+    with FaceReconstructor() as rec:
+        ref = rec(image)
+    for fmt, bound in (("tflite_fp32", 0.01), ("onnx", 0.01), ("tflite_int8", 6.0)):
+        with FaceReconstructor(files[fmt]) as rec:
+            assert rec.preset is None and rec.attribute_names == []
+            faces = rec(image)
+        assert len(faces) == len(ref) == 2
+        for f, r in zip(faces, ref):
+            assert np.abs(f.landmarks[:, :2] - r.landmarks[:, :2]).max() < bound, fmt
+            assert f.attributes is None and f.embedding is None
+    assert main(["reconstruct", str(SAMPLE_IMAGE), "--json", "--model", str(files["onnx"])]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.array(out["faces"][0]["landmarks_2d"]), ref[0].landmarks[:, :2], atol=0.02)
+    md = json.loads((exported().folder / "metadata.json").read_text())
+    assert "verification_threshold" not in md  # the 3DMM preset has no embedding, hence no threshold

@@ -20,9 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     p.add_argument("-o", "--output", type=Path, help="folder for <stem>.json and <stem>_overlay.png")
     p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout")
-    p.add_argument("--preset", default=None,
-                   help="model preset name or preset folder (default: tfface_mb05_3ddfa); a joint preset such as "
-                        "tfface_mb05_joint adds 'attributes' and 'embedding' to every face")
+    p.add_argument("--preset", "--model", dest="preset", default=None,
+                   help="model preset name or preset folder (default: tfface_mb05_3ddfa), or a file `tfface export` "
+                        "wrote (.tflite, .onnx, SavedModel folder); a joint model such as tfface_mb05_joint adds "
+                        "'attributes' and 'embedding' to every face")
     p.add_argument("--detector", choices=("short", "full"), default="short",
                    help="BlazeFace model: 'short' for portraits/close faces, 'full' for small, distant faces")
     p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")

@@ -13,8 +13,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="same person? cosine similarity of two photos' identity embeddings")
     p.add_argument("a", type=Path, help="first photo (its largest face is used)")
     p.add_argument("b", type=Path, help="second photo (its largest face is used)")
-    p.add_argument("--preset", default=None,
-                   help="a joint preset name or folder with an identity embedding (default: tfface_mb05_joint)")
+    p.add_argument("--preset", "--model", dest="preset", default=None,
+                   help="a joint preset name or folder with an identity embedding, or its export "
+                        "(.tflite, .onnx, SavedModel; default: tfface_mb05_joint)")
     p.add_argument("--threshold", type=float, default=None,
                    help="cosine similarity at or above which the faces are the same person "
                         "(default: the preset's verification_threshold)")

@@ -61,4 +61,6 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
                            [f"attribute_{i}" for i in range(num_attr or 0)],
         "files": {},
     }
+    if preset.config.get("verification_threshold") is not None:  # chosen on held-out identities
+        md["verification_threshold"] = float(preset.config["verification_threshold"])
     return md

@@ -24,8 +24,7 @@ def face_crops(paths: str | os.PathLike | list, preset: Any, max_faces: int | No
     if not files:
         raise DataFileError(f"no images found in {', '.join(map(str, paths))}")
     with native_stderr_silenced():
-        rec = FaceReconstructor(preset.name)
-        rec.preset = preset  # reuse the loaded model (a preset folder or in-memory model)
+        rec = FaceReconstructor(preset)  # the loaded model itself (a preset folder or in-memory model)
     crops = []
     try:
         for path in tqdm(files, desc="face crops", unit="img", disable=not progress):

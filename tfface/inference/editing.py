@@ -95,6 +95,8 @@ class AttributeEditor:
                  min_score: float = 0.5, refine: int = 1) -> None:
         self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
         self.preset = self.reconstructor.preset
+        if self.preset is None:  # editing moves the network's inner features: a Keras model is needed
+            raise TffaceError(f"{preset}: attribute editing needs a Keras preset, not an exported file")
         self.preset.require("attributes", "attribute editing")
         self.features, self.heads = split_at_features(self.preset.model)
         self.kernel = self.preset.model.get_layer("fc_attributes").get_weights()[0]

@@ -6,7 +6,9 @@ use), which makes results depend far less on how the detector draws its boxes.
 
 Any preset works: a 3DDFA regressor gives params, landmarks and pose; a joint FaceModel preset also
 gives CelebA attribute probabilities and the identity embedding, from the same forward pass that
-gives the final crop's params (the network runs through `tfface.runtimes.KerasRunner`).
+gives the final crop's params (the network runs through `tfface.runtimes.KerasRunner`). So does any
+file `tfface export` wrote (.tflite, .onnx, SavedModel: `tfface.runtimes.load_runner`), e.g. the TFLite
+fp32 file for a CPU several times faster than Keras.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 from tfface.detection.blazeface import BlazeFaceDetector
 from tfface.inference.cropping import roi_from_box, roi_from_landmarks
 from tfface.inference.decode import DecodedFaces
-from tfface.models.presets import DEFAULT_PRESET, Preset, load_preset
-from tfface.runtimes import KerasRunner
+from tfface.models.preprocessor import FacePreprocessor
+from tfface.models.presets import DEFAULT_PRESET, Preset
+from tfface.runtimes import KerasRunner, Runner, load_runner
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,20 @@ def largest_face(faces: Sequence[Face]) -> Face:
 class FaceReconstructor:
     """`faces = FaceReconstructor()(image_rgb)`; or `.from_boxes(image, boxes)` with your own boxes.
 
-    `preset` is a preset name, a preset folder, or a loaded `Preset`."""
+    `preset` is a preset name or folder, a loaded `Preset`, an exported model (.tflite, .onnx, SavedModel
+    folder) or a `Runner`. `.preset` is the Keras preset, None for exported models."""
 
-    def __init__(self, preset: str | os.PathLike | Preset = DEFAULT_PRESET, detector: str = "short",
+    def __init__(self, preset: str | os.PathLike | Preset | Runner = DEFAULT_PRESET, detector: str = "short",
                  min_score: float = 0.5, refine: int = 1) -> None:
-        self.preset = preset if isinstance(preset, Preset) else load_preset(preset)
-        self.runner = KerasRunner(self.preset)
+        if isinstance(preset, Runner):
+            self.runner = preset
+        else:
+            self.runner = KerasRunner(preset) if isinstance(preset, Preset) else load_runner(preset)
+        self.preset: Preset | None = getattr(self.runner, "preset", None)
         self.decoder = self.runner.decoder
-        self.attribute_names = self.preset.attribute_names
+        metadata = getattr(self.runner, "metadata", {})
+        self.attribute_names = self.preset.attribute_names if self.preset else list(metadata.get("attribute_names") or [])
+        self.cropper = self.preset.preprocessor if self.preset else FacePreprocessor(image_size=self.runner.image_size)
         self.detector_name, self.min_score = detector, min_score
         self._detector: BlazeFaceDetector | None = None
         self.refine = refine
@@ -82,7 +91,7 @@ class FaceReconstructor:
 
     def crops(self, image: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
         """uint8 RGB crops (F, S, S, 3) cut at `roi_boxes` (F, 4)."""
-        pre = self.preset.preprocessor
+        pre = self.cropper
         boxes = np.asarray(roi_boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
             return np.zeros((0, pre.image_size, pre.image_size, 3), np.uint8)

@@ -42,10 +42,12 @@ class FaceVerifier:
 
     def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, threshold: float | None = None,
                  detector: str = "short", min_score: float = 0.5, refine: int = 1) -> None:
-        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
-        preset = self.reconstructor.preset
-        preset.require("embedding", "face verification")
-        self.threshold = float(threshold if threshold is not None else _preset_threshold(preset))
+        self.reconstructor = rec = FaceReconstructor(preset, detector, min_score, refine)
+        if rec.preset is not None:
+            rec.preset.require("embedding", "face verification")
+        elif "embedding" not in rec.runner.outputs:
+            raise TffaceError(f"{rec.runner.name} has no identity embedding, needed for face verification")
+        self.threshold = float(threshold if threshold is not None else _model_threshold(rec))
 
     def embed(self, path: str | os.PathLike) -> np.ndarray:
         """The embedding of the largest face in the photo at `path`."""
@@ -62,10 +64,13 @@ class FaceVerifier:
         self.reconstructor.close()
 
 
-def _preset_threshold(preset: Preset) -> float:
-    value = preset.config.get("verification_threshold")
+def _model_threshold(rec: FaceReconstructor) -> float:
+    """The threshold chosen when the model was made: preset config.json or export metadata.json."""
+    config = rec.preset.config if rec.preset is not None else getattr(rec.runner, "metadata", {})
+    value = config.get("verification_threshold")
     if value is None:
-        raise TffaceError(f"preset '{preset.name}' has no verification_threshold in its config.json; "
+        where = "its config.json" if rec.preset is not None else "its export metadata"
+        raise TffaceError(f"'{rec.runner.name}' has no verification_threshold in {where}; "
                           "pass a threshold (--threshold T)")
     return float(value)
 
