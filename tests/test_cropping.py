@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tfface.inference.cropping import roi_from_box, roi_from_landmarks
 

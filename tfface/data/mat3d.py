@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.io as sio
 
 from tfface.errors import DataFileError
+
+if TYPE_CHECKING:  # records imports this module's readers
+    from tfface.data.records import FaceRecord
 
 _REQUIRED = ("Pose_Para", "Shape_Para", "Exp_Para")
 
@@ -92,7 +96,7 @@ def aflw2000_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
 
 
 def mat3d_records(pairs: list[tuple[Path, Path]], source: str, split: str = "train",
-                  problems: list[str] | None = None) -> list["FaceRecord"]:
+                  problems: list[str] | None = None) -> list[FaceRecord]:
     """(image, .mat) pairs -> FaceRecords with 68 landmarks (image px) and pose; a bad .mat is reported
     in `problems` (file and reason) and skipped.
 

@@ -28,9 +28,10 @@ def predict_roi(runner: Runner, image: np.ndarray, roi: np.ndarray, refine: int 
     """Run the model on the crop `roi`, then re-crop `refine` times from its own landmarks."""
     cropper = FacePreprocessor(image_size=runner.image_size)
     roi = np.asarray(roi, np.float32)
-    for step in range(refine + 1):
-        if step:
-            roi = roi_from_landmarks(decoded.landmarks[0])
+    outputs = runner(cropper.crop(image, roi)[None])
+    decoded = runner.decoder.decode_params(outputs["params"], roi[None])
+    for _ in range(refine):
+        roi = roi_from_landmarks(decoded.landmarks[0])
         outputs = runner(cropper.crop(image, roi)[None])
         decoded = runner.decoder.decode_params(outputs["params"], roi[None])
     return Prediction(roi, {k: np.asarray(v)[0] for k, v in outputs.items()}, decoded)
