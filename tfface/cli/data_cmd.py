@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tfface.detection import DETECTORS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from tfface.data.convert import FORMATS
@@ -23,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="stored crop side in pixels")
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="stored crop side / 3DDFA crop side")
     p.add_argument("--limit", type=int, default=None, help="convert the first N records only")
-    p.add_argument("--detector", choices=("short", "full"), default="short",
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace model for photos without a face box (celeba, identity_folders)")
     p.add_argument("--image-dir", default="img_celeba", help="celeba: img_celeba or img_align_celeba")
     p.add_argument("--list-file", default=None, help="3ddfa_list: file of crop names")

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from tfface.models.presets import DEFAULT_PRESET, JOINT_PRESET
+from tfface.detection import DETECTORS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +52,8 @@ def _common(p: argparse.ArgumentParser, name: str, model: str = DEFAULT_PRESET) 
     # attributes and embeddings come from the joint preset: default to it where they are evaluated
     p.add_argument("--model", default=model,
                    help=f"preset name or folder, SavedModel folder, .tflite or .onnx file (default {model})")
-    p.add_argument("--detector", choices=("short", "full"), default="short", help="BlazeFace model")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="BlazeFace: auto (short-range, then full-range + tiles where it finds no face), short, full")
     p.add_argument("--refine", type=int, default=1, help="re-crops from the predicted landmarks")
     p.add_argument("-o", "--output", type=Path, default=Path(f"eval_{name}"))
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from tfface.errors import DataFileError, NoFaceError
 from tfface.quiet import native_stderr_silenced
+from tfface.detection import DETECTORS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model preset name or preset folder (default: tfface_mb05_3ddfa), or a file `tfface export` "
                         "wrote (.tflite, .onnx, SavedModel folder); a joint model such as tfface_mb05_joint adds "
                         "'attributes' and 'embedding' to every face")
-    p.add_argument("--detector", choices=("short", "full"), default="short",
-                   help="BlazeFace model: 'short' for portraits/close faces, 'full' for small, distant faces")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="BlazeFace: 'auto' (default) short-range, then full-range + tiles where it finds no face; "
+                        "'short' for portraits/close faces only; 'full' for group photos with small faces")
     p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
     p.add_argument("--refine", type=int, default=1,
                    help="re-crop from the predicted landmarks this many times (default 1)")

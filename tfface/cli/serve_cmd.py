@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tfface.detection import DETECTORS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve-request", help="reconstruct faces with a model served by TF Serving")
@@ -16,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="tfface_mb05_3ddfa", help="model name in the server's models.config")
     p.add_argument("--version", type=int, default=None, help="model version (default: the server's latest)")
     p.add_argument("--image-size", type=int, default=120, help="the served model's crop size (default 120)")
-    p.add_argument("--detector", choices=("short", "full"), default="short")
+    p.add_argument("--detector", choices=DETECTORS, default="auto")
     p.add_argument("--min-score", type=float, default=0.5)
     p.add_argument("--refine", type=int, default=1, help="re-crops from the predicted landmarks (default 1)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tfface.quiet import native_stderr_silenced
+from tfface.detection import DETECTORS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="cosine similarity at or above which the faces are the same person "
                         "(default: the preset's verification_threshold)")
-    p.add_argument("--detector", choices=("short", "full"), default="short",
-                   help="BlazeFace model: 'short' for portraits/close faces, 'full' for small, distant faces")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="BlazeFace: 'auto' (default) short-range, then full-range + tiles where it finds no face; "
+                        "'short' for portraits/close faces only; 'full' for group photos with small faces")
     p.set_defaults(run=run)
 
 

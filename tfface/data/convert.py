@@ -41,7 +41,7 @@ def read_dataset(fmt: str, root: str | os.PathLike, problems: list[str], split: 
 
 def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
                     crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN, limit: int | None = None,
-                    detector: str = "short", progress: bool = True, **reader_args: Any) -> dict[str, Any]:
+                    detector: str = "auto", progress: bool = True, **reader_args: Any) -> dict[str, Any]:
     """Read, crop and write; returns the summary (also in out_dir/summary.json)."""
     problems: list[str] = []
     records, extra = read_dataset(fmt, root, problems, **reader_args)

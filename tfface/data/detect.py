@@ -10,10 +10,10 @@ from tfface.errors import NoFaceError
 class FaceLocator:
     """Callable RGB photo -> the largest BlazeFace box (x0, y0, x1, y1); NoFaceError("no face") otherwise."""
 
-    def __init__(self, model: str = "short", min_score: float = 0.5) -> None:
-        from tfface.detection.blazeface import BlazeFaceDetector
+    def __init__(self, model: str = "auto", min_score: float = 0.5) -> None:
+        from tfface.detection import create_detector
 
-        self.detector = BlazeFaceDetector(model, min_score=min_score)
+        self.detector = create_detector(model, min_score)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         faces = self.detector.detect(image)

@@ -34,7 +34,7 @@ POSE_NAMES = ("yaw", "pitch", "roll")
 
 
 def evaluate_aflw2000(runner: Runner | str, data_dir: str | os.PathLike, crop: str = "gt",
-                      limit: int | None = None, detector: str = "short", refine: int = 1,
+                      limit: int | None = None, detector: str = "auto", refine: int = 1,
                       progress: bool = True) -> dict[str, Any]:
     """Evaluate a runner (or a spec `load_runner` opens) on an AFLW2000-3D folder (any subset)."""
     if crop not in CROP_RULES:

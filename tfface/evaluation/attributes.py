@@ -78,7 +78,7 @@ def _find(root: Path, candidates: list[str], what: str) -> Path:
 
 
 def evaluate_attributes(runner: Runner | str, root: str | os.PathLike, split: str = "test",
-                        limit: int | None = None, detector: str = "short", refine: int = 1,
+                        limit: int | None = None, detector: str = "auto", refine: int = 1,
                         progress: bool = True) -> dict[str, Any]:
     from tfface.evaluation.crops import DetectorCrops
     from tfface.io.images import read_image

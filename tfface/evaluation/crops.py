@@ -40,11 +40,11 @@ def predict_roi(runner: Runner, image: np.ndarray, roi: np.ndarray, refine: int 
 class DetectorCrops:
     """BlazeFace detections -> predictions; `near` picks the detection closest to a point."""
 
-    def __init__(self, runner: Runner, detector: str = "short", min_score: float = 0.5, refine: int = 1) -> None:
-        from tfface.detection.blazeface import BlazeFaceDetector
+    def __init__(self, runner: Runner, detector: str = "auto", min_score: float = 0.5, refine: int = 1) -> None:
+        from tfface.detection import create_detector
 
         self.runner, self.refine = runner, refine
-        self.detector = BlazeFaceDetector(detector, min_score)
+        self.detector = create_detector(detector, min_score)
 
     def __call__(self, image: np.ndarray, near: np.ndarray | None = None,
                  max_distance: float = np.inf) -> Prediction | None:

@@ -197,7 +197,7 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
 # Running a model
 
 
-def embed_images(runner: Runner, paths: list[Path], detector: str = "short", refine: int = 1,
+def embed_images(runner: Runner, paths: list[Path], detector: str = "auto", refine: int = 1,
                  progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """One L2-normalised embedding per image (the detected face nearest the image centre; the whole
     image, squared, when no face is found) and whether a face was detected."""
@@ -217,7 +217,7 @@ def embed_images(runner: Runner, paths: list[Path], detector: str = "short", ref
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12), np.array(found, bool)
 
 
-def evaluate_verification(runner: Runner | str, pairs: PairSet, detector: str = "short", refine: int = 1,
+def evaluate_verification(runner: Runner | str, pairs: PairSet, detector: str = "auto", refine: int = 1,
                           progress: bool = True) -> dict[str, Any]:
     runner = as_runner(runner)
     require_output(runner, "embedding")

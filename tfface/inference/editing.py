@@ -91,7 +91,7 @@ class AttributeEdit:
 class AttributeEditor:
     """`AttributeEditor(preset)(image_rgb, "Smiling", 3.0)` -> AttributeEdit of the largest face."""
 
-    def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, detector: str = "short",
+    def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, detector: str = "auto",
                  min_score: float = 0.5, refine: int = 1) -> None:
         self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
         self.preset = self.reconstructor.preset

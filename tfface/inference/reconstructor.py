@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfface.detection.blazeface import BlazeFaceDetector
+from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
 from tfface.inference.cropping import roi_from_box, roi_from_landmarks
 from tfface.inference.decode import DecodedFaces
 from tfface.models.preprocessor import FacePreprocessor
@@ -68,7 +68,7 @@ class FaceReconstructor:
     `preset` is a preset name or folder, a loaded `Preset`, an exported model (.tflite, .onnx, SavedModel
     folder) or a `Runner`. `.preset` is the Keras preset, None for exported models."""
 
-    def __init__(self, preset: str | os.PathLike | Preset | Runner = DEFAULT_PRESET, detector: str = "short",
+    def __init__(self, preset: str | os.PathLike | Preset | Runner = DEFAULT_PRESET, detector: str = "auto",
                  min_score: float = 0.5, refine: int = 1) -> None:
         if isinstance(preset, Runner):
             self.runner = preset
@@ -80,13 +80,13 @@ class FaceReconstructor:
         self.attribute_names = self.preset.attribute_names if self.preset else list(metadata.get("attribute_names") or [])
         self.cropper = self.preset.preprocessor if self.preset else FacePreprocessor(image_size=self.runner.image_size)
         self.detector_name, self.min_score = detector, min_score
-        self._detector: BlazeFaceDetector | None = None
+        self._detector: BlazeFaceDetector | CascadeDetector | None = None
         self.refine = refine
 
     @property
-    def detector(self) -> BlazeFaceDetector:
+    def detector(self) -> BlazeFaceDetector | CascadeDetector:
         if self._detector is None:
-            self._detector = BlazeFaceDetector(self.detector_name, self.min_score)
+            self._detector = create_detector(self.detector_name, self.min_score)
         return self._detector
 
     def crops(self, image: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ class FaceVerifier:
     """`FaceVerifier(preset)(path_a, path_b)` -> Verification; `.embed(path)` -> (D,) embedding."""
 
     def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, threshold: float | None = None,
-                 detector: str = "short", min_score: float = 0.5, refine: int = 1) -> None:
+                 detector: str = "auto", min_score: float = 0.5, refine: int = 1) -> None:
         self.reconstructor = rec = FaceReconstructor(preset, detector, min_score, refine)
         if rec.preset is not None:
             rec.preset.require("embedding", "face verification")

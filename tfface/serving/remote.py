@@ -26,13 +26,13 @@ def crop_to_photo(points: np.ndarray, roi_boxes: np.ndarray, image_size: int) ->
 class ServedReconstructor:
     """`faces = ServedReconstructor(client)(image_rgb)` with a RestClient or GrpcClient."""
 
-    def __init__(self, client: Any, image_size: int = 120, detector: str = "short", min_score: float = 0.5,
+    def __init__(self, client: Any, image_size: int = 120, detector: str = "auto", min_score: float = 0.5,
                  refine: int = 1) -> None:
-        from tfface.detection.blazeface import BlazeFaceDetector
+        from tfface.detection import create_detector
 
         self.client, self.refine = client, refine
         self.cropper = FacePreprocessor(image_size=image_size)
-        self.detector = BlazeFaceDetector(detector, min_score)
+        self.detector = create_detector(detector, min_score)
 
     def predict_rois(self, image: np.ndarray, rois: np.ndarray) -> dict[str, np.ndarray]:
         crops = np.stack([self.cropper.crop(image, r) for r in rois])
