@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import SAMPLE_IMAGE
 from tfface.cli.main import main
@@ -88,3 +89,16 @@ def test_folder_input_and_unknown_preset(tmp_path, capsys):
     assert rc == 0 and len(out.strip().splitlines()) == 1
     rc, _, err = _run(capsys, str(folder), "--json", "--preset", "no_such_preset")
     assert rc == 2 and "unknown preset 'no_such_preset'" in err
+
+
+def test_version_and_module_entry_point(capsys):
+    import subprocess
+    import sys
+
+    import tfface
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"tfface {tfface.__version__}"
+    proc = subprocess.run([sys.executable, "-m", "tfface", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tfface {tfface.__version__}"

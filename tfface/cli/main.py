@@ -17,7 +17,10 @@ from tfface.quiet import native_stderr_silenced  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     from tfface.cli import convert_cmd, evaluate_cmd, export_cmd, reconstruct_cmd, serve_cmd, train_cmd
 
+    from tfface import __version__
+
     parser = argparse.ArgumentParser(prog="tfface", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tfface {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     reconstruct_cmd.add_parser(sub)
     convert_cmd.add_parser(sub)

@@ -1,0 +1,5 @@
+"""`python -m tfface ...`: the same as the `tfface` command."""
+
+from tfface.cli.main import main
+
+raise SystemExit(main())
