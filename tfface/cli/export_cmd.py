@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from tfface.models.presets import DEFAULT_PRESET
 
     check_output_folder(args.output, args.overwrite)  # fail before minutes of work
-    if args.formats is None:
+    default_formats = args.formats is None
+    if default_formats:
         args.formats = [f for f in FORMATS if args.representative or f not in QUANTISED_FORMATS]
         if not args.representative:
             print(f"tfface: {' and '.join(QUANTISED_FORMATS)} skipped: they calibrate on real faces "
@@ -53,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
         raise TffaceError(f"{' and '.join(quantised)} need(s) real face photos to calibrate: pass "
                           "--representative DIR (or leave them out of --formats)")
     preset = load_export_preset(args.preset or DEFAULT_PRESET, args.model)
+    if default_formats and "embedding" in preset.outputs and "tflite_int16x8" in args.formats:
+        args.formats.remove("tflite_int16x8")
+        print("tfface: tflite_int16x8 skipped: TFLite cannot quantise the identity embedding to 16x8",
+              file=sys.stderr)
     crops = None
     if args.representative:
         from tfface.export.representative import face_crops

@@ -70,6 +70,11 @@ def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FO
     if quantised and (representative is None or not len(representative)):
         raise TffaceError(f"{', '.join(quantised)} need(s) representative face crops "
                           "(tfface export --representative DIR)")
+    if "tflite_int16x8" in formats and "embedding" in preset.outputs:
+        # TFLite's 16x8 quantiser has no kernel for the embedding's L2 normalisation (SQUARE), and with
+        # a float fallback for it the converted embedding came out wrong (sign-flipped, saturated)
+        raise TffaceError("tflite_int16x8 does not support models with an identity embedding "
+                          f"('{preset.name}'); use tflite_int8 or tflite_fp16")
     folder = Path(folder)
     name = Path(str(preset.name)).name
     paths = output_paths(folder, name, version, tuple(formats))

@@ -60,9 +60,16 @@ def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray 
             data = _with_float_heads(converter)
             check_builtin_ops(data)
             return data
-    data = converter.convert()
+    data = _convert(converter, kind)
     check_builtin_ops(data)
     return data
+
+
+def _convert(converter: tf.lite.TFLiteConverter, kind: str) -> bytes:
+    try:
+        return converter.convert()
+    except (RuntimeError, ValueError) as e:  # the converter's own message, without its deep traceback
+        raise TffaceError(f"tflite_{kind}: the TFLite converter failed: {str(e).strip().splitlines()[-1]}") from None
 
 
 def _with_float_heads(converter: tf.lite.TFLiteConverter) -> bytes:
