@@ -124,6 +124,44 @@ def test_numpy_blazeface_matches_mediapipe(which):
                 assert d.score == pytest.approx(e.score, abs=0.01), path
 
 
+def _shrunk(scale: float) -> np.ndarray:
+    """The sample photo shrunk by `scale` on a plain 1600x1200 canvas (its faces seen from further away)."""
+    import cv2
+
+    image = read_rgb(SAMPLE_IMAGE)
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1200, 1600, 3), 90, np.uint8)
+    canvas[300:300 + small.shape[0], 50:50 + small.shape[1]] = small
+    return canvas
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 0.3])
+def test_numpy_full_range_blazeface_matches_mediapipe(scale):
+    """The full-range model (192 px, 2304 anchors) through the same NumPy decoding: MediaPipe's boxes."""
+    from tfface.detection.blazeface import BlazeFaceDetector
+
+    canvas = _shrunk(scale)
+    ours = bf.BlazeFace(bf.DETECTORS["full"])
+    assert ours.input_size == 192 and len(ours.anchors) == 2304
+    with BlazeFaceDetector("full") as mediapipe:
+        theirs = mediapipe.detect(canvas)
+    found = ours(canvas)
+    assert len(found) == len(theirs) == 2
+    for d, e in zip(found, theirs, strict=True):
+        side = e.box[2] - e.box[0]
+        assert np.abs(d.box - e.box).max() <= 1.0 + 0.02 * side and d.score == pytest.approx(e.score, abs=0.01)
+
+
+def test_edge_auto_detector_finds_faces_short_range_misses():
+    canvas = _shrunk(0.5)  # ~140 px faces on 1600 px: too small for short-range
+    assert bf.open_detector("short")(canvas) == []
+    auto = bf.open_detector("auto")
+    assert len(auto(canvas)) == 2
+    sample = read_rgb(SAMPLE_IMAGE)  # where short-range finds faces, auto is short-range
+    np.testing.assert_array_equal([d.box for d in auto(sample)], [d.box for d in bf.open_detector("short")(sample)])
+    assert auto(np.full((480, 640, 3), 127, np.uint8)) == []
+
+
 # ---------------------------------------------------------------------------------------------------
 # NumPy crop rules and decoding == tfface's
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mobile_demo.edge.blazeface import DEFAULT_DETECTOR
 from mobile_demo.edge.draw import draw_face, draw_mesh, draw_speed
 from mobile_demo.edge.face_model import DEFAULT_MODEL
 from mobile_demo.edge.io import InputError, read_rgb
@@ -36,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="annotated photo (.png/.jpg) or video (.mp4); default: <input>_edge.png/.mp4 here")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="tfface .tflite (metadata.json beside it)")
-    p.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="BlazeFace short-range .tflite")
+    p.add_argument("--detector", default="auto",
+                   help="auto (short-range, full-range on frames where it finds no face), short, full, or a "
+                        "BlazeFace .tflite path (default auto)")
     p.add_argument("--min-score", type=float, default=0.5, help="detection threshold (0.5)")
     p.add_argument("--refine", type=int, default=1, help="re-crops from the landmarks per frame (1)")
     p.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads (default: LiteRT's choice)")

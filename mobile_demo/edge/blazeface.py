@@ -1,10 +1,11 @@
-"""BlazeFace short-range on LiteRT with NumPy pre/post-processing (no MediaPipe).
+"""BlazeFace short-range and full-range on LiteRT with NumPy pre/post-processing (no MediaPipe).
 
 MediaPipe's face detection graph, reproduced: letterbox the photo to the model's square input, map
 pixels to [-1, 1], decode the SSD regressors against anchors, sigmoid scores, weighted NMS, undo the
-letterbox. Anchors follow MediaPipe's published SsdAnchorsCalculator options for the short-range model
-(4 layers, strides 8, 16, 16, 16, fixed anchor size, 2 anchors per layer and cell); the number of
-anchors is checked against the model's output shape.
+letterbox. Anchors follow MediaPipe's published SsdAnchorsCalculator options: short-range (128 px) 4
+layers, strides 8, 16, 16, 16, 2 anchors per layer and cell; full-range (192 px) 1 layer, stride 4,
+1 anchor per cell; fixed anchor size for both. The number of anchors is checked against the model's
+output shape.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import numpy as np
 from mobile_demo.edge.litert import open_interpreter
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DETECTOR = REPO / "tfface" / "assets" / "mediapipe" / "face_detection_short_range.tflite"
+DETECTORS = {"short": REPO / "tfface" / "assets" / "mediapipe" / "face_detection_short_range.tflite",
+             "full": REPO / "tfface" / "assets" / "mediapipe" / "face_detection_full_range_sparse.tflite"}
+DEFAULT_DETECTOR = DETECTORS["short"]
 
 STRIDES = (8, 16, 16, 16)  # short-range SSD layers; layers with one stride share a grid
 ANCHORS_PER_LAYER = 2  # aspect ratio 1.0 plus the interpolated scale
+ANCHOR_CONFIGS = {128: (STRIDES, ANCHORS_PER_LAYER), 192: ((4,), 1)}  # by input size: short-, full-range
 NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear tragion, left ear tragion
 SCORE_CLIP = 100.0
 
@@ -33,7 +37,7 @@ class Detection:
     keypoints: np.ndarray  # (6, 2) image pixels
 
 
-def ssd_anchors(input_size: int, strides: tuple[int, ...] = STRIDES) -> np.ndarray:
+def ssd_anchors(input_size: int, strides: tuple[int, ...] = STRIDES, per_layer: int = ANCHORS_PER_LAYER) -> np.ndarray:
     """(A, 2) anchor centres in [0, 1] (fixed anchor size: width = height = 1), MediaPipe's order:
     per stride group, row by row, column by column, then the anchors of each cell."""
     centres = []
@@ -45,7 +49,7 @@ def ssd_anchors(input_size: int, strides: tuple[int, ...] = STRIDES) -> np.ndarr
         grid = int(np.ceil(input_size / stride))
         ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
         cells = np.stack([xs.ravel(), ys.ravel()], axis=-1)
-        centres.append(np.repeat(cells, repeats * ANCHORS_PER_LAYER, axis=0))
+        centres.append(np.repeat(cells, repeats * per_layer, axis=0))
     return np.concatenate(centres).astype(np.float32)
 
 
@@ -117,11 +121,14 @@ class BlazeFace:
         if set(by_width) != {16, 1}:
             raise ValueError(f"{model_path}: not a BlazeFace model (outputs {[d['shape'] for d in outs.values()]})")
         self._boxes, self._scores = by_width[16], by_width[1]
-        self.anchors = ssd_anchors(self.input_size)
+        if self.input_size not in ANCHOR_CONFIGS:
+            raise ValueError(f"{model_path}: input {self.input_size} px is neither BlazeFace short-range (128) "
+                             "nor full-range (192)")
+        self.anchors = ssd_anchors(self.input_size, *ANCHOR_CONFIGS[self.input_size])
         num = int(outs[next(iter(outs))]["shape"][1])
         if num != len(self.anchors):
             raise ValueError(f"{model_path}: {num} anchors in the model, {len(self.anchors)} from the "
-                             "short-range anchor configuration; only the short-range model is supported")
+                             f"{self.input_size}-px anchor configuration: not a MediaPipe BlazeFace model")
         self.min_score, self.nms_iou = min_score, nms_iou
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
@@ -142,3 +149,23 @@ class BlazeFace:
             b = to_image(box.reshape(2, 2)).reshape(4)
             result.append(Detection(b.astype(np.float32), score, to_image(kp).astype(np.float32)))
         return result
+
+
+class AutoBlazeFace:
+    """Short-range, and full-range on the frames where short-range finds no face (tfface's `auto`
+    detector without its tiles, which would cost too much per video frame)."""
+
+    def __init__(self, min_score: float = 0.5, nms_iou: float = 0.3, num_threads: int | None = None) -> None:
+        self.short = BlazeFace(DETECTORS["short"], min_score, nms_iou, num_threads)
+        self.full = BlazeFace(DETECTORS["full"], min_score, nms_iou, num_threads)
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        return self.short(image) or self.full(image)
+
+
+def open_detector(spec: str | Path = "auto", min_score: float = 0.5,
+                  num_threads: int | None = None) -> BlazeFace | AutoBlazeFace:
+    """"auto", "short", "full", or the path of a MediaPipe BlazeFace .tflite."""
+    if str(spec) == "auto":
+        return AutoBlazeFace(min_score, num_threads=num_threads)
+    return BlazeFace(DETECTORS.get(str(spec), spec), min_score, num_threads=num_threads)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_demo.edge.blazeface import DEFAULT_DETECTOR, BlazeFace
+from mobile_demo.edge.blazeface import open_detector
 from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceModel, roi_from_box
 from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
 
@@ -43,10 +43,10 @@ class Timings:
 class EdgePipeline:
     """`faces = EdgePipeline()(frame_rgb, t)`; `t` (seconds) drives the smoothing, None = a still photo."""
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Path = DEFAULT_DETECTOR,
+    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Path = "auto",
                  min_score: float = 0.5, refine: int = 1, smoothing: OneEuroConfig | None = None,
                  num_threads: int | None = None, max_faces: int = 8, mesh: bool = False) -> None:
-        self.detector = BlazeFace(detector, min_score, num_threads=num_threads)
+        self.detector = open_detector(detector, min_score, num_threads)
         self.model = FaceModel(model, num_threads=num_threads, mesh=mesh)
         self.refine, self.max_faces = refine, max_faces
         self.tracker = FaceTracker(smoothing) if smoothing is not None else None
