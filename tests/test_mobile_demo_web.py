@@ -51,6 +51,29 @@ def test_browser_page_matches_python(tmp_path):
     assert screenshot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_browser_page_finds_small_faces_with_full_range(tmp_path):
+    """?detector=auto (the default): on a 1280x720 frame whose faces are too small for short-range, the
+    page falls back to full-range and agrees with the Python edge app (also auto) on the same frame."""
+    import cv2
+    import numpy as np
+
+    from mobile_demo.edge import blazeface as bf
+    from mobile_demo.edge.io import read_rgb
+
+    _requirements()
+    small = cv2.resize(read_rgb(SAMPLE_IMAGE), None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[200:200 + small.shape[0], 100:100 + small.shape[1]] = small
+    photo = tmp_path / "far.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    assert bf.open_detector("short")(frame) == []  # the case this is about
+    result = web_check.run_page(photo, tmp_path / "far_screenshot.png", frames=4)
+    cmp = web_check.compare(result)
+    assert cmp["page_faces"] == cmp["python_faces"] == 2
+    assert cmp["max_landmark_diff_px"] < BOUND_PX
+
+
 def test_page_smoothing_equals_python():
     """mobile_demo/web/smoothing.js (run in Node) and the Python One-Euro tracker give the same
     smoothed landmarks on a noisy moving face."""

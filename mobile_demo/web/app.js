@@ -3,20 +3,23 @@
 // CPU, XNNPack) runs the same .tflite files as the Python edge app; every asset is served locally.
 import {loadLiteRt, loadAndCompile, Tensor} from '@litertjs/core';
 import {DEFAULTS, FaceTracker} from './smoothing.js';
-import {ssdAnchors, letterbox, decodeDetections, roiFromBox, roiFromLandmarks, cropFace, decodeParams, meshBasis,
+import {ANCHOR_CONFIGS, ssdAnchors, letterbox, decodeDetections, roiFromBox, roiFromLandmarks, cropFace, decodeParams, meshBasis,
   frontTriangles} from './pipeline.js';
 
 const ROOT = new URL('../../', import.meta.url);  // the repository root (serve it with any static server)
 const params = new URLSearchParams(location.search);
 const FILES = {
   wasm: new URL('mobile_demo/web/node_modules/@litertjs/core/wasm/', ROOT).href,
-  detector: new URL('tfface/assets/mediapipe/face_detection_short_range.tflite', ROOT).href,
+  short: new URL('tfface/assets/mediapipe/face_detection_short_range.tflite', ROOT).href,
+  full: new URL('tfface/assets/mediapipe/face_detection_full_range_sparse.tflite', ROOT).href,
   model: new URL(`mobile_demo/models/${params.get('model') || 'tfface_mb05_3ddfa_fp16.tflite'}`, ROOT).href,
   metadata: new URL('mobile_demo/models/metadata.json', ROOT).href,
   basis: new URL('mobile_demo/models/landmark_basis.json', ROOT).href,
   mesh: new URL('mobile_demo/models/mesh_basis.json', ROOT).href,
 };
 const MESH = params.get('mesh') === '1';  // ?mesh=1 draws the face mesh (as the edge app's --mesh)
+// ?detector=auto (default: short-range, full-range on frames where it finds no face), short or full
+const DETECTOR = params.get('detector') || 'auto';
 const CONTOURS = [[0, 16, false], [17, 21, false], [22, 26, false], [27, 30, false], [31, 35, false],
                   [36, 41, true], [42, 47, true], [48, 59, true], [60, 67, true]];
 
@@ -49,31 +52,43 @@ class Pipeline {
     await loadLiteRt(FILES.wasm);
     const threads = Number(params.get('threads') || 1);
     const opts = {accelerator: 'wasm', cpuOptions: {numThreads: threads}};
-    [this.detector, this.model, this.metadata, this.basis] = await Promise.all([
-      loadAndCompile(FILES.detector, opts), loadAndCompile(FILES.model, opts),
+    const kinds = DETECTOR === 'auto' ? ['short', 'full'] : [DETECTOR];
+    if (!kinds.every((n) => ['short', 'full'].includes(n))) throw new Error(`?detector=${DETECTOR}: use auto, short or full`);
+    let models;
+    [models, this.model, this.metadata, this.basis] = await Promise.all([
+      Promise.all(kinds.map((n) => loadAndCompile(FILES[n], opts))), loadAndCompile(FILES.model, opts),
       fetchJson(FILES.metadata), fetchJson(FILES.basis)]);
+    this.detectors = models.map((model) => {
+      const size = model.getInputDetails()[0].shape[1];
+      // Output order by name: the box regressor has 16 values per anchor, the classifier 1.
+      return {model, size, anchors: ssdAnchors(size, ...ANCHOR_CONFIGS[size]),
+              outWidths: model.getOutputDetails().map((d) => d.shape[d.shape.length - 1])};
+    });
     this.mesh = MESH ? meshBasis(await fetchJson(FILES.mesh)) : null;
     this.size = this.metadata.input.image_size;
     this.mean = this.metadata.params.mean;
     this.std = this.metadata.params.std;
-    const det = this.detector.getInputDetails()[0];
-    this.detSize = det.shape[1];
-    this.anchors = ssdAnchors(this.detSize);
-    // Output order by name: the box regressor has 16 values per anchor, the classifier 1.
-    this.detOut = this.detector.getOutputDetails().map((d) => d.shape[d.shape.length - 1]);
     const names = this.model.getOutputDetails().map((d) => d.name);
     this.paramsIndex = names.indexOf(this.metadata.tflite.output_names.params_normalized);
     if (this.paramsIndex < 0) throw new Error(`model outputs ${names} lack the params output named in metadata.json`);
   }
 
   async detect(rgba, w, h) {
-    const lb = letterbox(rgba, w, h, this.detSize);
+    for (const det of this.detectors) {  // auto: full-range only where short-range found nothing
+      const faces = await this.detectWith(det, rgba, w, h);
+      if (faces.length) return faces;
+    }
+    return [];
+  }
+
+  async detectWith(det, rgba, w, h) {
+    const lb = letterbox(rgba, w, h, det.size);
     const x = new Float32Array(lb.pixels.length);
     for (let i = 0; i < x.length; i++) x[i] = lb.pixels[i] / 127.5 - 1;
-    const outs = await run1(this.detector, {data: x, shape: [1, this.detSize, this.detSize, 3]});
-    const raw = outs[this.detOut.indexOf(16)], logits = outs[this.detOut.indexOf(1)];
-    const toImage = (p) => [(p[0] * this.detSize - lb.ox) / lb.scale, (p[1] * this.detSize - lb.oy) / lb.scale];
-    return decodeDetections(raw, logits, this.anchors, this.detSize).map((d) => ({
+    const outs = await run1(det.model, {data: x, shape: [1, det.size, det.size, 3]});
+    const raw = outs[det.outWidths.indexOf(16)], logits = outs[det.outWidths.indexOf(1)];
+    const toImage = (p) => [(p[0] * det.size - lb.ox) / lb.scale, (p[1] * det.size - lb.oy) / lb.scale];
+    return decodeDetections(raw, logits, det.anchors, det.size).map((d) => ({
       box: [...toImage([d.box[0], d.box[1]]), ...toImage([d.box[2], d.box[3]])], score: d.score,
       keypoints: d.kps.map(toImage)}));
   }

@@ -4,9 +4,11 @@
 
 export const STRIDES = [8, 16, 16, 16];
 const ANCHORS_PER_LAYER = 2;
+// By input size: short-range (128 px) and full-range (192 px), as ANCHOR_CONFIGS in edge/blazeface.py.
+export const ANCHOR_CONFIGS = {128: [STRIDES, ANCHORS_PER_LAYER], 192: [[4], 1]};
 const NUM_KEYPOINTS = 6;
 
-export function ssdAnchors(inputSize, strides = STRIDES) {
+export function ssdAnchors(inputSize, strides = STRIDES, perLayer = ANCHORS_PER_LAYER) {
   const out = [];
   for (let i = 0; i < strides.length;) {
     const stride = strides[i];
@@ -15,7 +17,7 @@ export function ssdAnchors(inputSize, strides = STRIDES) {
     const grid = Math.ceil(inputSize / stride);
     for (let y = 0; y < grid; y++) {
       for (let x = 0; x < grid; x++) {
-        for (let k = 0; k < repeats * ANCHORS_PER_LAYER; k++) out.push([(x + 0.5) / grid, (y + 0.5) / grid]);
+        for (let k = 0; k < repeats * perLayer; k++) out.push([(x + 0.5) / grid, (y + 0.5) / grid]);
       }
     }
   }
