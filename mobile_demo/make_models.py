@@ -40,11 +40,9 @@ def write_mesh_basis(shape_model, path: Path, cell: float = MESH_CELL) -> None:
     """The ICT-FaceKit face as a linear function of the network's coefficients (see
     tfface.fitting.dense_basis), coarsened to cells of `cell` x the face size, as float16 + triangles
     wound so that faces towards the camera turn clockwise in image coordinates (y down)."""
-    from tfface.fitting.dense_basis import dense_shape_basis, simplified
+    from tfface.fitting.dense_basis import coarse_mesh_basis
 
-    dense = dense_shape_basis(shape_model)
-    lm = dense.mean[dense.landmarks]
-    coarse = simplified(dense, cell * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))
+    coarse = coarse_mesh_basis(shape_model, cell)
     arrays = {k: np.asarray(getattr(coarse, k), np.float32) for k in ("mean", "id_basis", "exp_basis")}
     scales = {k: float(np.abs(a).max()) for k, a in arrays.items()}  # BFM units reach 1e5: float16 needs a scale
     path.write_text(json.dumps({

@@ -214,12 +214,10 @@ def test_shipped_model_files_match_the_preset(default_preset):
 def test_shipped_mesh_basis_matches_its_generator(default_preset):
     """mobile_demo/models/mesh_basis.json is the current preset's dense basis, coarsened (float16)."""
     from mobile_demo.make_models import MESH_CELL
-    from tfface.fitting.dense_basis import dense_shape_basis, simplified
+    from tfface.fitting.dense_basis import coarse_mesh_basis
 
     shipped = fm.MeshBasis.from_json(fm.MODELS / fm.MESH_FILE)
-    dense = dense_shape_basis(default_preset.shape_model)
-    lm = dense.mean[dense.landmarks]
-    ref = simplified(dense, MESH_CELL * float(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))))
+    ref = coarse_mesh_basis(default_preset.shape_model, MESH_CELL)
     np.testing.assert_array_equal(shipped.triangles, ref.triangles)
     for ours, theirs in ((shipped.mean, ref.mean), (shipped.id_basis, ref.id_basis), (shipped.exp_basis, ref.exp_basis)):
         assert np.abs(ours - theirs).max() <= 1e-3 * np.abs(theirs).max()  # float16 with a scale

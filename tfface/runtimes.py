@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,13 +35,15 @@ class Runner:
     image_size: int
     decoder: ParamDecoder
     outputs: tuple[str, ...] = ("params",)
+    attribute_names: Sequence[str] = ()  # names of the "attributes" outputs, in order
+    verification_threshold: float | None = None  # chosen on held-out identities when the model was made
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         crops = self._check(crops)
         if len(crops) == 0:
             return {k: np.zeros((0, *self._output_dims[k]), np.float32) for k in self.outputs}
         out = self._run(crops)
-        if "embedding" in out:  # quantised files come out a little off the unit sphere (int16x8: ~0.5%)
+        if "embedding" in out:  # the contract is unit length; quantised files can land slightly off it
             e = out["embedding"]
             out["embedding"] = (e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
         return out
@@ -86,6 +89,8 @@ class KerasRunner(Runner):
         shapes = out if isinstance(out, dict) else {"params": out}
         self._dims = {k: tuple(int(d) for d in shapes[k].shape[1:]) for k in self.outputs}
         self._predict = _compiled_call(self.preset.model)
+        self.attribute_names = self.preset.attribute_names
+        self.verification_threshold = self.preset.config.get("verification_threshold")
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:
@@ -154,6 +159,8 @@ class _ExportedRunner(Runner):
         stats = ParamStats(np.asarray(md["params"]["mean"], np.float32), np.asarray(md["params"]["std"], np.float32))
         self.decoder = ParamDecoder(stats, morphable_asset(md["morphable_model"]), self.image_size)
         self.outputs = tuple(md["model_outputs"])
+        self.attribute_names = list(md.get("attribute_names") or [])
+        self.verification_threshold = md.get("verification_threshold")
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:

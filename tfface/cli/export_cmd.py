@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfface.errors import TffaceError
-    from tfface.export.exporter import check_output_folder, export_preset, load_export_preset
+    from tfface.export.exporter import check_output_folder, export_preset, load_export_preset, unsupported_formats
     from tfface.export.formats import FORMATS, QUANTISED_FORMATS
     from tfface.models.presets import DEFAULT_PRESET
 
@@ -54,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
         raise TffaceError(f"{' and '.join(quantised)} need(s) real face photos to calibrate: pass "
                           "--representative DIR (or leave them out of --formats)")
     preset = load_export_preset(args.preset or DEFAULT_PRESET, args.model)
-    if default_formats and "embedding" in preset.outputs and "tflite_int16x8" in args.formats:
-        args.formats.remove("tflite_int16x8")
-        print("tfface: tflite_int16x8 skipped: TFLite cannot quantise the identity embedding to 16x8",
-              file=sys.stderr)
+    if default_formats:  # leave out what this model cannot be exported to, saying why
+        for fmt, why in unsupported_formats(preset).items():
+            if fmt in args.formats:
+                args.formats.remove(fmt)
+                print(f"tfface: {fmt} skipped: it {why}", file=sys.stderr)
     crops = None
     if args.representative:
         from tfface.export.representative import face_crops

@@ -213,8 +213,7 @@ def embed_images(runner: Runner, paths: list[Path], detector: str = "auto", refi
             found.append(pred.box is not None)
     finally:
         detect.close()
-    e = np.asarray(embeddings, np.float64).reshape(len(paths), -1)
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12), np.array(found, bool)
+    return np.asarray(embeddings, np.float64).reshape(len(paths), -1), np.array(found, bool)  # runners give unit length
 
 
 def evaluate_verification(runner: Runner | str, pairs: PairSet, detector: str = "auto", refine: int = 1,

@@ -55,6 +55,16 @@ def load_export_preset(preset: str, model_path: str | None = None) -> Any:
     return loaded
 
 
+def unsupported_formats(preset: Any) -> dict[str, str]:
+    """Formats this preset cannot be exported to, with why."""
+    if "embedding" in preset.outputs:
+        # TFLite's 16x8 quantiser has no kernel for the embedding's L2 normalisation (SQUARE), and with
+        # a float fallback for it the converted embedding came out wrong (sign-flipped, saturated)
+        return {"tflite_int16x8": "does not support models with an identity embedding (TFLite cannot quantise "
+                                  "its L2 normalisation to 16x8); use tflite_int8 or tflite_fp16"}
+    return {}
+
+
 def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FORMATS,
                   representative: np.ndarray | None = None, version: int = 1,
                   overwrite: bool = False, int8_full_integer: bool = False) -> ExportResult:
@@ -70,11 +80,9 @@ def export_preset(preset: Any, folder: str | Path, formats: tuple[str, ...] = FO
     if quantised and (representative is None or not len(representative)):
         raise TffaceError(f"{', '.join(quantised)} need(s) representative face crops "
                           "(tfface export --representative DIR)")
-    if "tflite_int16x8" in formats and "embedding" in preset.outputs:
-        # TFLite's 16x8 quantiser has no kernel for the embedding's L2 normalisation (SQUARE), and with
-        # a float fallback for it the converted embedding came out wrong (sign-flipped, saturated)
-        raise TffaceError("tflite_int16x8 does not support models with an identity embedding "
-                          f"('{preset.name}'); use tflite_int8 or tflite_fp16")
+    refused = {f: why for f, why in unsupported_formats(preset).items() if f in formats}
+    if refused:
+        raise TffaceError("; ".join(f"{f} {why} ('{preset.name}')" for f, why in refused.items()))
     folder = Path(folder)
     name = Path(str(preset.name)).name
     paths = output_paths(folder, name, version, tuple(formats))

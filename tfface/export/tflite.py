@@ -56,20 +56,13 @@ def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray 
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         converter.inference_output_type = tf.float32
-        if kind == "int8" and not int8_full_integer:
-            data = _with_float_heads(converter)
-            check_builtin_ops(data)
-            return data
-    data = _convert(converter, kind)
-    check_builtin_ops(data)
-    return data
-
-
-def _convert(converter: tf.lite.TFLiteConverter, kind: str) -> bytes:
+    float_heads = kind == "int8" and not int8_full_integer
     try:
-        return converter.convert()
+        data = _with_float_heads(converter) if float_heads else converter.convert()
     except (RuntimeError, ValueError) as e:  # the converter's own message, without its deep traceback
         raise TffaceError(f"tflite_{kind}: the TFLite converter failed: {str(e).strip().splitlines()[-1]}") from None
+    check_builtin_ops(data)
+    return data
 
 
 def _with_float_heads(converter: tf.lite.TFLiteConverter) -> bytes:

@@ -18,6 +18,11 @@ from tfface.fitting.prior import default_prior
 from tfface.morphable.model import MorphableModel
 
 
+def face_size(points: np.ndarray) -> float:
+    """sqrt(width x height) of the points' x-y bounding box (the NME normaliser)."""
+    return float(np.sqrt(np.ptp(points[:, 0]) * np.ptp(points[:, 1])))
+
+
 def similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Least-squares s, R, t with target ≈ s·R·source + t (Umeyama), for (N, 3) point sets."""
     mu_s, mu_t = source.mean(0), target.mean(0)
@@ -60,6 +65,12 @@ def dense_shape_basis(shape_model: MorphableModel, dense: MorphableModel | None 
     return MorphableModel(mean.astype(np.float32), coef(lm68.id_basis.astype(np.float64)).astype(np.float32),
                           coef(lm68.exp_basis.astype(np.float64)).astype(np.float32), dense.landmarks,
                           dense.triangles, f"{dense.name}-in-{shape_model.name}", shape_model.units)
+
+
+def coarse_mesh_basis(shape_model: MorphableModel, cell: float) -> MorphableModel:
+    """`dense_shape_basis(shape_model)` coarsened to cells of `cell` x its landmarks' face size."""
+    dense = dense_shape_basis(shape_model)
+    return simplified(dense, cell * face_size(dense.mean[dense.landmarks]))
 
 
 def simplified(model: MorphableModel, cell: float) -> MorphableModel:

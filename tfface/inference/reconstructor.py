@@ -76,9 +76,8 @@ class FaceReconstructor:
             self.runner = KerasRunner(preset) if isinstance(preset, Preset) else load_runner(preset)
         self.preset: Preset | None = getattr(self.runner, "preset", None)
         self.decoder = self.runner.decoder
-        metadata = getattr(self.runner, "metadata", {})
-        self.attribute_names = self.preset.attribute_names if self.preset else list(metadata.get("attribute_names") or [])
-        self.cropper = self.preset.preprocessor if self.preset else FacePreprocessor(image_size=self.runner.image_size)
+        self.attribute_names = self.runner.attribute_names
+        self.cropper = FacePreprocessor(image_size=self.runner.image_size)  # cropping depends on the size only
         self.detector_name, self.min_score = detector, min_score
         self._detector: BlazeFaceDetector | CascadeDetector | None = None
         self.refine = refine

@@ -17,6 +17,7 @@ from tfface.errors import NoFaceError, TffaceError
 from tfface.inference.reconstructor import FaceReconstructor, largest_face
 from tfface.io.images import read_image
 from tfface.models.presets import JOINT_PRESET, Preset
+from tfface.runtimes import Runner
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -40,14 +41,14 @@ class Verification:
 class FaceVerifier:
     """`FaceVerifier(preset)(path_a, path_b)` -> Verification; `.embed(path)` -> (D,) embedding."""
 
-    def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, threshold: float | None = None,
+    def __init__(self, preset: str | os.PathLike | Preset | Runner = JOINT_PRESET, threshold: float | None = None,
                  detector: str = "auto", min_score: float = 0.5, refine: int = 1) -> None:
-        self.reconstructor = rec = FaceReconstructor(preset, detector, min_score, refine)
-        if rec.preset is not None:
-            rec.preset.require("embedding", "face verification")
-        elif "embedding" not in rec.runner.outputs:
-            raise TffaceError(f"{rec.runner.name} has no identity embedding, needed for face verification")
-        self.threshold = float(threshold if threshold is not None else _model_threshold(rec))
+        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
+        runner = self.reconstructor.runner
+        if "embedding" not in runner.outputs:
+            raise TffaceError(f"'{runner.name}' has no 'embedding' output, needed for face verification; "
+                              f"use a joint model such as {JOINT_PRESET}")
+        self.threshold = float(threshold if threshold is not None else _model_threshold(runner))
 
     def embed(self, path: str | os.PathLike) -> np.ndarray:
         """The embedding of the largest face in the photo at `path`."""
@@ -64,13 +65,10 @@ class FaceVerifier:
         self.reconstructor.close()
 
 
-def _model_threshold(rec: FaceReconstructor) -> float:
-    """The threshold chosen when the model was made: preset config.json or export metadata.json."""
-    config = rec.preset.config if rec.preset is not None else getattr(rec.runner, "metadata", {})
-    value = config.get("verification_threshold")
-    if value is None:
-        where = "its config.json" if rec.preset is not None else "its export metadata"
-        raise TffaceError(f"'{rec.runner.name}' has no verification_threshold in {where}; "
-                          "pass a threshold (--threshold T)")
-    return float(value)
+def _model_threshold(runner: Runner) -> float:
+    """The threshold chosen when the model was made (preset config.json or export metadata.json)."""
+    if runner.verification_threshold is None:
+        raise TffaceError(f"'{runner.name}' has no verification_threshold in its config.json or export "
+                          "metadata; pass a threshold (--threshold T)")
+    return float(runner.verification_threshold)
 
