@@ -2,13 +2,13 @@
 on overlapping tiles, merged.
 
 Short-range (128 px input) finds faces that fill a good part of the photo and is the most accurate on
-them, but on a 1600 px photo it already misses a 145 px face. Full-range (192 px) finds faces down to
-~7% of the photo's long side; tiles of at most 1024 px bring faces down to ~70 px (a person across a
-room in a 12 MP photo) above that limit. Tile detections must score `tile_score` (0.65): measured
-here, real faces on tiles scored 0.70-0.91 and false detections on noise images 0.51-0.61. The second
-stage runs only on photos where short-range found nothing, so portraits and selfies cost and behave
-exactly as with `short`; a photo with one large face and other small ones gets only the large one
-(use `full` for group photos).
+them, but on a 1600 px photo it already misses a 145 px face. Full-range (192 px) finds faces of
+~7-9% of the photo's long side (one of two at 3.5-5%); tiles of at most 1024 px bring faces down to
+~80 px in a 12 MP photo (a person across a room) above that limit (`benchmarks/detection_scales.py`).
+Tile detections must score `tile_score` (0.65): measured here, real faces on tiles scored 0.70-0.91
+and false detections on noise images 0.51-0.61. The second stage runs only on photos where
+short-range found nothing, so portraits and selfies cost and behave exactly as with `short`; a photo
+with one large face and other small ones gets only the large one (use `full` for group photos).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from tfface.detection.blazeface import BlazeFaceDetector, Detection
 
-MIN_TILE, MAX_TILE = 384, 1024  # px: smaller tiles add little; larger ones lose faces under ~70 px
+MIN_TILE, MAX_TILE = 384, 1024  # px: smaller tiles add little; larger ones lose faces under ~80 px
 
 
 class CascadeDetector:
