@@ -35,7 +35,7 @@ def _time_ms(fn, repeats: int) -> float:
 def measure(image_path: str, repeats: int) -> dict[str, float]:
     import tensorflow as tf
 
-    from tfface.inference.cropping import roi_from_box
+    from tfface.morphable.crop import roi_from_box
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.io.images import read_image
 

@@ -12,7 +12,7 @@ import pytest
 import scipy.io as sio
 
 from conftest import shared_path
-from tfface.inference.cropping import roi_from_landmarks
+from tfface.morphable.crop import roi_from_landmarks
 from tfface.io.images import read_image
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 
 
 def test_roi_from_box_hand_worked():

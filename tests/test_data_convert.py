@@ -13,7 +13,7 @@ from tfface.cli.main import main
 from tfface.data import mat3d
 from tfface.data.pipeline import PipelineConfig, SourceConfig, build_hybrid_dataset
 from tfface.data.synthetic import landmarks_from_params
-from tfface.inference.cropping import roi_from_landmarks
+from tfface.morphable.crop import roi_from_landmarks
 
 DDFA = REPO / "tests" / "fixtures" / "data" / "ddfa_list"
 

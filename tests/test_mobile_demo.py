@@ -167,7 +167,7 @@ def test_edge_auto_detector_finds_faces_short_range_misses():
 
 
 def test_crop_rules_equal_tfface(default_preset):
-    from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+    from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 
     rng = np.random.default_rng(0)
     image = read_rgb(SAMPLE_IMAGE)

@@ -12,7 +12,8 @@ import tensorflow as tf
 from conftest import REPO, shared_path
 from tfface.errors import DataFileError
 from tfface.models.presets import morphable_asset
-from tfface.morphable.geometry import ShapeDecoder, apply_camera, crop_affine, crop_to_image, image_to_crop
+from tfface.morphable.crop import crop_affine
+from tfface.morphable.geometry import ShapeDecoder, apply_camera, crop_to_image, image_to_crop
 from tfface.morphable.params import ParamStats, camera_to_srt, join_params, split_params, srt_to_camera
 
 PRESET_STATS = REPO / "tfface" / "assets" / "presets" / "tfface_mb05_3ddfa" / "param_stats.npz"

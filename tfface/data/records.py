@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfface.errors import DataFileError, TffaceError
-from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 from tfface.io.images import read_image
 
 NUM_LANDMARKS = 68

@@ -22,7 +22,7 @@ from tfface.errors import DataFileError
 from tfface.evaluation import landmarks as lm
 from tfface.evaluation.crops import DetectorCrops, Prediction, predict_roi
 from tfface.evaluation.runner import Runner, as_runner
-from tfface.inference.cropping import roi_from_landmarks
+from tfface.morphable.crop import roi_from_landmarks
 from tfface.io.images import read_image
 
 CROP_RULES = {

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 from tfface.inference.decode import DecodedFaces
 from tfface.models.preprocessor import FacePreprocessor
 

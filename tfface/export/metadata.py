@@ -39,7 +39,7 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
             "dtype_note": "uint8 for every file except those dtype_by_file marks float32 (tflite_int16x8): "
                           "the same RGB 0..255 values as float32, not normalised",
             "image_size": pre.image_size, "colour_order": "rgb",
-            "crop_rule": "square box from tfface.inference.cropping (3DDFA_V2 rule), resized with bilinear "
+            "crop_rule": "square box from tfface.morphable.crop (3DDFA_V2 rule), resized with bilinear "
                          "sampling; zeros outside the photo",
             "inside_graph": {"network_channel_order": pre.channel_order, "offset": pre.offset,
                              "scale": pre.scale, "formula": "x = (pixel - offset) * scale, after the colour swap"},

@@ -14,7 +14,7 @@ import numpy as np
 from tfface.fitting.fitter import FitResult, LandmarkFitter
 from tfface.fitting.identity import IdentityFitter
 from tfface.fitting.problem import FitConfig
-from tfface.inference.cropping import roi_from_landmarks
+from tfface.morphable.crop import roi_from_landmarks
 from tfface.morphable.geometry import image_to_crop
 from tfface.morphable.params import ParamStats
 

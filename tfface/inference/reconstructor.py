@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
-from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 from tfface.inference.decode import DecodedFaces
 from tfface.models.preprocessor import FacePreprocessor
 from tfface.models.presets import DEFAULT_PRESET, Preset

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from tfface.morphable.geometry import crop_affine
+from tfface.morphable.crop import warp_crop
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,7 @@ class FacePreprocessor:
 
     def crop(self, image: np.ndarray, roi_box: np.ndarray) -> np.ndarray:
         """RGB uint8 image + box (x0, y0, x1, y1) -> (S, S, 3) uint8 crop, zeros outside the image."""
-        m = crop_affine(roi_box, self.image_size)
-        return cv2.warpAffine(image, m, (self.image_size, self.image_size),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return warp_crop(image, roi_box, self.image_size)
 
     def normalize(self, crops: np.ndarray) -> np.ndarray:
         """RGB uint8 crops (..., S, S, 3) -> float32 network input."""

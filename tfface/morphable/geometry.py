@@ -9,7 +9,6 @@ y = size - y, then scale by roi side / size) so landmarks match published number
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from tfface.morphable.model import MorphableModel
@@ -65,14 +64,3 @@ def image_to_crop(points: tf.Tensor, roi_box: tf.Tensor, size: int = 120) -> tf.
     y = size - (points[..., 1] - roi_box[:, 1:2]) / sy[:, None]
     z = points[..., 2] / ((sx + sy) / 2.0)[:, None] + 1.0
     return tf.stack([x, y, z], axis=-1)
-
-
-def crop_affine(roi_box: np.ndarray, size: int) -> np.ndarray:
-    """2x3 matrix mapping crop pixels to image pixels, as cv2.resize of the cropped box samples them.
-
-    Bilinear resize samples source pixel (dst + 0.5) * scale - 0.5; adding the box corner gives the
-    warp that crops and resizes in one step (and pads with zeros outside the image, as 3DDFA does).
-    """
-    x0, y0, x1, y1 = (float(v) for v in roi_box)
-    sx, sy = (x1 - x0) / size, (y1 - y0) / size
-    return np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]], np.float64)

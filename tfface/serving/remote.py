@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tfface.inference.cropping import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 from tfface.inference.reconstructor import Face
 from tfface.models.preprocessor import FacePreprocessor
 
