@@ -28,33 +28,92 @@ from tqdm import tqdm
 HELD_OUT_EVERY = 5
 
 
-def teacher_labels(celeba: Path, out: Path) -> dict[str, np.ndarray]:
-    """Detect, crop and label every photo in identity_CelebA_subset.txt with the default model (cached)."""
-    cache = out / "teacher.npz"
-    if cache.is_file():
-        return dict(np.load(cache))
+FOLDERS = ("img_celeba", "img_align_celeba_half")  # in-the-wild photos, aligned half-resolution faces
+LABEL_KEYS = ("names", "folder", "rois", "params", "landmarks", "identity", "teacher")
+
+
+def photo_list(celeba: Path) -> list[tuple[str, str, int]]:
+    """(folder, file name, CelebA identity) of every photo in both CelebA folders."""
+    from tfface.data.celeba import read_identities
+
+    ids = read_identities(celeba / "identity_CelebA.txt")
+    return [(folder, f.name, int(ids[f.name])) for folder in FOLDERS
+            for f in sorted((celeba / folder).glob("*.jpg")) if f.name in ids]
+
+
+def aligned_template(celeba: Path, cache: Path, count: int = 200) -> dict[str, np.ndarray]:
+    """CelebA's aligned faces sit at one place in their frame: the median roi and 68 landmarks of the
+    regressor (BlazeFace + refine) on the first `count` of them stand for all (cached)."""
+    from tfface.inference.reconstructor import FaceReconstructor, largest_face
+    from tfface.io.images import read_image
+
+    path = cache / "aligned_template.npz"
+    if not path.is_file():
+        rois, marks = [], []
+        with FaceReconstructor() as rec:
+            for f in sorted((celeba / FOLDERS[1]).glob("*.jpg"))[:count]:
+                faces = rec(read_image(f))
+                if faces:
+                    rois.append(largest_face(faces).roi_box)
+                    marks.append(largest_face(faces).landmarks)
+        np.savez(path, roi=np.median(rois, axis=0), landmarks=np.median(marks, axis=0))
+    return dict(np.load(path))
+
+
+def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str, crop: bool) -> tuple | None:
+    """(roi, params, landmarks, dlib embedding, crop) of the largest face; aligned photos: the template's
+    roi and landmarks (their params are NaN: no 3DMM label), so only dlib runs on them."""
+    from tfface.inference.reconstructor import largest_face
+
+    if folder == FOLDERS[1]:
+        roi, params, landmarks = template["roi"], np.full(62, np.nan, np.float32), template["landmarks"]
+    else:
+        faces = rec(image)
+        if not faces:
+            return None
+        face = largest_face(faces)
+        roi, params, landmarks = face.roi_box, face.params, face.landmarks
+    pixels = rec.crops(image, roi[None])[0] if crop else np.zeros((1, 1, 3), np.uint8)
+    return roi, params, landmarks, dlib(image, landmarks), pixels
+
+
+def teacher_labels(celeba: Path, out: Path, chunk: int = 500, reverse: bool = False) -> dict[str, np.ndarray]:
+    """Every photo of both folders: the 3DDFA_V2 regressor's roi/params/landmarks (BlazeFace + one refine)
+    and dlib's embedding. Cached in chunks under OUT/labels/ (resumable; `reverse` lets a second process
+    work from the end); the held-out photos keep their 120 px crops for the report."""
+    from tfface.data.teacher import DlibTeacher
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.io.images import read_image
 
-    ids = dict(line.split() for line in (celeba / "identity_CelebA_subset.txt").read_text().splitlines())
-    rec = FaceReconstructor()
-    rows: dict[str, list] = {k: [] for k in ("names", "rois", "params", "landmarks", "identity")}
-    for name in tqdm(sorted(ids), desc="teacher labels"):
-        faces = rec(read_image(celeba / "img_celeba" / name))
-        if not faces:
-            continue
-        face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * f.score)
-        for key, value in zip(rows, (name, face.roi_box, face.params, face.landmarks, int(ids[name]))):
-            rows[key].append(value)
-    rec.close()
-    arrays = {k: np.array(v) for k, v in rows.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **arrays)
-    return arrays
+    photos = photo_list(celeba)
+    cache = out / "labels"
+    cache.mkdir(parents=True, exist_ok=True)
+    _, held = split_identities(np.array([p for folder, _, p in photos if folder == FOLDERS[0]]))
+    template = aligned_template(celeba, cache)
+    starts = list(range(0, len(photos), chunk))
+    with FaceReconstructor() as rec:
+        dlib = DlibTeacher()
+        for c in tqdm(starts[::-1] if reverse else starts, desc="teacher label chunks"):
+            path = cache / f"chunk{c // chunk:04d}.npz"
+            if path.is_file():
+                continue
+            rows: dict[str, list] = {k: [] for k in LABEL_KEYS + ("crops",)}
+            for folder, name, person in photos[c:c + chunk]:
+                labels = label_photo(rec, dlib, template, read_image(celeba / folder / name), folder, person in held)
+                if labels is None:
+                    continue
+                for key, value in zip(rows, (name, folder, *labels[:3], person, *labels[3:])):
+                    rows[key].append(value)
+            tmp = cache / f"tmp{c // chunk:04d}.npz"
+            np.savez(tmp, **{k: np.array(v, dtype=object if k == "crops" else None) for k, v in rows.items()})
+            tmp.rename(path)
+    parts = [dict(np.load(f, allow_pickle=True)) for f in sorted(cache.glob("chunk*.npz"))]
+    return {k: np.concatenate([p[k] for p in parts]) for k in LABEL_KEYS + ("crops",)}
 
 
 def split_identities(identity: np.ndarray) -> tuple[dict[int, int], set[int]]:
-    """(CelebA id -> class id for training identities, held-out CelebA ids)."""
+    """(CelebA id -> class id for training identities, held-out CelebA ids: every 5th of the in-the-wild
+    sample's 250 people; all their photos, in either folder, stay out of training)."""
     people = sorted(set(identity.tolist()))
     held_out = set(people[::HELD_OUT_EVERY])
     train = [p for p in people if p not in held_out]

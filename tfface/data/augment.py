@@ -40,14 +40,15 @@ def _uniform(seed: tf.Tensor, salt: int, shape: list[int], lo: float = 0.0, hi: 
 
 def random_affine(config: AugmentConfig, seed: tf.Tensor, base_scale: tf.Tensor, stored: tf.Tensor,
                   size: float) -> tf.Tensor:
-    """(1, 2, 3) stored-crop -> output-crop affine around the crop centres."""
+    """(1, 2, 3) stored-crop -> output-crop affine around the crop centres (pixel-index frames, so a
+    crop of S pixels is centred at (S - 1) / 2)."""
     u = _uniform(seed, 1, [6])
     flip = u[0] < config.flip
     angle = (2.0 * u[1] - 1.0) * config.max_rotation
     scale = config.min_scale + u[2] * (config.max_scale - config.min_scale)
     shift = (2.0 * u[3:5] - 1.0) * config.max_shift * size
-    return transforms.similarity((base_scale * scale)[None], angle[None], flip[None], tf.fill([2], stored / 2.0),
-                                 [size / 2.0, size / 2.0], shift[None])
+    return transforms.similarity((base_scale * scale)[None], angle[None], flip[None], tf.fill([2], (stored - 1.0) / 2.0),
+                                 [(size - 1.0) / 2.0] * 2, shift[None])
 
 
 PHOTOMETRIC_DRAWS = 9

@@ -176,7 +176,8 @@ def decode_example(ex: dict[str, tf.Tensor], config: PipelineConfig, augment: Au
     if augment is not None:
         affine = random_affine(augment, seed, base, stored, float(size))
     else:
-        affine = transforms.similarity(base[None], [0.0], [False], tf.fill([2], stored / 2.0), [size / 2.0] * 2)
+        affine = transforms.similarity(base[None], [0.0], [False], tf.fill([2], (stored - 1.0) / 2.0),
+                                            [(size - 1.0) / 2.0] * 2)
     out["affine"] = affine[0]
     out["stored"] = stored
     out["photometric"] = photometric_draws(seed)
@@ -196,9 +197,10 @@ def finish_batch(ex: dict[str, tf.Tensor], config: PipelineConfig, augment: Augm
     pixels = (pixels - config.offset) * config.scale
     pixels.set_shape([None, size, size, 3])
 
+    labels_affine = to_decode_frame(affine, ex["roi"], ex["margin"], ex["stored"])
     labels = {
-        "params": transforms.transform_params(ex["params"], affine, ex["stored"][0], size, symmetry_x),
-        "landmarks": transforms.transform_landmarks(ex["landmarks"], affine),
+        "params": transforms.transform_params(ex["params"], labels_affine, ex["stored"][0], size, symmetry_x),
+        "landmarks": transforms.transform_landmarks(ex["landmarks"], labels_affine),
         "attributes": ex["attributes"],
         "identity": ex["identity"],
     }
@@ -211,6 +213,16 @@ def finish_batch(ex: dict[str, tf.Tensor], config: PipelineConfig, augment: Augm
         fill = tf.fill(tf.shape(labels[key]), tf.constant(-1 if key == "identity" else 0, labels[key].dtype))
         labels[key] = tf.where(expand, labels[key], fill)  # zero-filled (identity -1), never NaN
     return pixels, labels
+
+
+def to_decode_frame(affine: tf.Tensor, roi: tf.Tensor, margin: tf.Tensor, stored: tf.Tensor) -> tf.Tensor:
+    """Stored-crop index frame -> the output crop's 3DDFA decode frame (photo = x * p + roi corner, as
+    `crop_to_image` maps it back, p = photo pixels per output pixel). Output pixel i is centred at photo
+    (i + 0.5) p - 0.5 + corner, so decode x = index x + 0.5 / p - 0.5: labels shift by that amount."""
+    photo_per_stored = (roi[:, 2] - roi[:, 0]) * margin / stored
+    p = photo_per_stored / tf.sqrt(tf.abs(tf.linalg.det(affine[:, :, :2])))
+    shift = 0.5 - 0.5 / p
+    return tf.concat([affine[:, :, :2], affine[:, :, 2:] + shift[:, None, None]], axis=2)
 
 
 def _cv2_warp(images: np.ndarray, affines: np.ndarray, size: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfface.errors import DataFileError, TffaceError
-from tfface.morphable.crop import roi_from_box, roi_from_landmarks
+from tfface.morphable.crop import roi_from_box, roi_from_landmarks, warp_crop
 from tfface.io.images import read_image
 
 NUM_LANDMARKS = 68
@@ -176,20 +176,20 @@ def encode_record(record: FaceRecord, crop_size: int = DEFAULT_CROP_SIZE, margin
     roi = record.crop_box()
     side = float(roi[2] - roi[0]) * margin
     corner = (roi[:2] + roi[2:]) / 2.0 - side / 2.0
+    crop = warp_crop(image, np.concatenate([corner, corner + side]), crop_size)  # the one crop rule
     s = side / crop_size  # photo pixels per stored-crop pixel
-    warp = np.array([[s, 0.0, corner[0]], [0.0, s, corner[1]]], np.float64)  # crop index -> photo pixel
-    crop = cv2.warpAffine(image, warp, (crop_size, crop_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    to_crop = transforms.scale_shift([1.0 / s], [-corner / s])  # photo pixels -> stored-crop pixels
+    # Labels live in the stored crop's pixel-index frame (pixel i centred at i), which warp_crop samples:
+    # photo x -> (x - corner + 0.5) / s - 0.5.
+    to_crop = transforms.scale_shift([1.0 / s], [(0.5 - corner) / s - 0.5])
     masks = record.masks
     landmarks = np.zeros((NUM_LANDMARKS, 2), np.float32)
     if record.landmarks is not None:
         landmarks = transforms.transform_landmarks(np.asarray(record.landmarks)[None], to_crop)[0].numpy()
     params = np.zeros(PARAM_DIM, np.float32)
     if record.params is not None:
-        # param frame pixel p -> photo p * s_p + roi corner -> stored crop.
+        # 3DDFA param frame p -> photo p * s_p + roi corner (crop_to_image) -> stored-crop index frame.
         s_p = float(record.roi[2] - record.roi[0]) / record.param_size
-        frame = transforms.scale_shift([s_p / s], [(np.asarray(record.roi[:2]) - corner) / s])
+        frame = transforms.scale_shift([s_p / s], [(np.asarray(record.roi[:2]) - corner + 0.5) / s - 0.5])
         params = transforms.transform_params(np.asarray(record.params)[None], frame, record.param_size,
                                              crop_size)[0].numpy()
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
