@@ -118,3 +118,30 @@ def test_loss_config_rejects_unknown_names(tmp_path):
     bad.write_text("data:\n  batch_size: many\n")
     with pytest.raises(TffaceError, match=r"'data.batch_size' must be int"):
         load_config(bad)
+
+
+def test_distillation_losses_hand_computed_values():
+    teacher = tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    student = tf.constant([[2.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, -3.0]])  # norms do not matter
+    np.testing.assert_allclose(recognition.distill_cosine(student, teacher).numpy(),
+                               [0.0, 1.0 - np.sqrt(0.5), 2.0], atol=1e-6)
+    # teacher cosines are all 0 off the diagonal; the student's: (0,1) = sqrt(.5), (0,2) = (1,2) = 0
+    share, count = recognition.similarity_structure(student, teacher, tf.ones(3))
+    assert float(count) == 6.0 and float(share) == pytest.approx(2 * 0.5 / 6.0, abs=1e-6)
+    share, count = recognition.similarity_structure(student, teacher, tf.constant([1.0, 0.0, 1.0]))
+    assert float(count) == 2.0 and float(share) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_distillation_gradient_is_zero_where_the_teacher_mask_is_zero(geometry):
+    rng = np.random.default_rng(0)
+    emb = tf.Variable(rng.normal(size=(4, 8)).astype(np.float32))
+    labels = {"teacher": tf.constant(rng.normal(size=(4, 8)).astype(np.float32)),
+              "has_teacher": tf.constant([1.0, 0.0, 1.0, 0.0])}
+    loss = JointLoss(LossConfig(wpdc=0.0, landmarks=0.0, shape=0.0, attributes=0.0, identity=0.0,
+                                distill=1.0, distill_structure=1.0), geometry)
+    with tf.GradientTape() as tape:
+        total = loss.total(loss(labels, {"embedding": tf.math.l2_normalize(emb, axis=-1)}))
+    grad = tape.gradient(total, emb).numpy()
+    assert np.abs(grad[[1, 3]]).max() == 0.0 and np.abs(grad[[0, 2]]).max() > 1e-3
+    empty = {**labels, "has_teacher": tf.zeros(4)}
+    assert float(loss.total(loss(empty, {"embedding": emb}))) == 0.0

@@ -203,6 +203,7 @@ def finish_batch(ex: dict[str, tf.Tensor], config: PipelineConfig, augment: Augm
         "landmarks": transforms.transform_landmarks(ex["landmarks"], labels_affine),
         "attributes": ex["attributes"],
         "identity": ex["identity"],
+        "teacher": ex["teacher"],
     }
     if config.include_pose:
         labels["pose"] = transforms.transform_pose(ex["pose"], affine)

@@ -30,7 +30,8 @@ from tfface.io.images import read_image
 NUM_LANDMARKS = 68
 NUM_ATTRIBUTES = 40
 PARAM_DIM = 62
-TASKS = ("params", "landmarks", "attributes", "identity")
+TEACHER_DIM = 128  # a teacher recognizer's embedding (tfface.data.teacher), for distillation
+TASKS = ("params", "landmarks", "attributes", "identity", "teacher")
 MASK_KEYS = {task: f"has_{task}" for task in (*TASKS, "pose")}
 DEFAULT_CROP_SIZE = 160
 DEFAULT_MARGIN = 4.0 / 3.0  # stored crop side / roi side: 120 px model crops keep full resolution
@@ -58,6 +59,7 @@ class FaceRecord:
     attributes: np.ndarray | None = None  # (40,) in {0, 1}, CelebA order
     identity: int = -1  # class id 0..n-1 within the dataset written
     pose: np.ndarray | None = None  # (3,) yaw, pitch, roll degrees (tfface.morphable.pose convention)
+    teacher: np.ndarray | None = None  # (128,) unit-norm teacher embedding of this face
     extra: dict[str, Any] = field(default_factory=dict)  # reader notes, not written
 
     def __post_init__(self) -> None:
@@ -68,7 +70,7 @@ class FaceRecord:
     def masks(self) -> dict[str, float]:
         return {"has_params": float(self.params is not None), "has_landmarks": float(self.landmarks is not None),
                 "has_attributes": float(self.attributes is not None), "has_identity": float(self.identity >= 0),
-                "has_pose": float(self.pose is not None)}
+                "has_pose": float(self.pose is not None), "has_teacher": float(self.teacher is not None)}
 
     def crop_box(self) -> np.ndarray:
         """The square 3DDFA crop box: `roi`, else from the landmarks, else from the face box."""
@@ -83,7 +85,8 @@ class FaceRecord:
     def validate(self) -> None:
         """Shapes, finiteness and ranges of every label; DataFileError naming the record otherwise."""
         checks = [("box", self.box, (4,)), ("roi", self.roi, (4,)), ("params", self.params, (PARAM_DIM,)),
-                  ("attributes", self.attributes, (NUM_ATTRIBUTES,)), ("pose", self.pose, (3,))]
+                  ("attributes", self.attributes, (NUM_ATTRIBUTES,)), ("pose", self.pose, (3,)),
+                  ("teacher", self.teacher, (TEACHER_DIM,))]
         for name, value, shape in checks:
             if value is not None:
                 _check_array(self.key, name, value, shape)
@@ -125,6 +128,7 @@ FEATURES = {
     "attributes": tf.io.FixedLenFeature([NUM_ATTRIBUTES], tf.int64),
     "identity": tf.io.FixedLenFeature([], tf.int64),
     "pose": tf.io.FixedLenFeature([3], tf.float32),  # in the stored crop (roll follows the crop)
+    "teacher": tf.io.FixedLenFeature([TEACHER_DIM], tf.float32, default_value=[0.0] * TEACHER_DIM),
     **{mask: tf.io.FixedLenFeature([], tf.float32, default_value=0.0) for mask in MASK_KEYS.values()},
 }
 
@@ -202,6 +206,7 @@ def encode_record(record: FaceRecord, crop_size: int = DEFAULT_CROP_SIZE, margin
         "attributes": _ints(record.attributes if record.attributes is not None else np.zeros(NUM_ATTRIBUTES)),
         "identity": _ints([record.identity if record.identity >= 0 else -1]),
         "pose": _floats(record.pose if record.pose is not None else np.zeros(3)),
+        "teacher": _floats(record.teacher if record.teacher is not None else np.zeros(TEACHER_DIM)),
         **{k: _floats([v]) for k, v in masks.items()},
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfface.data.records import TEACHER_DIM
 from tfface.errors import DataFileError, TffaceError
-
-TEACHER_DIM = 128
 
 
 def dlib_box(landmarks: np.ndarray | None = None, box: np.ndarray | None = None) -> np.ndarray:

@@ -28,6 +28,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "attributes": ("has_attributes", "attributes"),
     "identity": ("has_identity", "id_logits"),
     "id_consistency": ("has_identity", "shape_id"),
+    "distill": ("has_teacher", "embedding"),
+    "distill_structure": ("has_teacher", "embedding"),
 }
 
 
@@ -46,6 +48,8 @@ class LossConfig:
     attributes: float = 1.0
     identity: float = 0.1
     id_consistency: float = 0.0  # ds_id of one person's photos pulled together (crop px^2)
+    distill: float = 0.0  # 1 - cos(embedding, teacher embedding)
+    distill_structure: float = 0.0  # in-batch pairwise cosines vs the teacher's (squared difference)
     attribute_pos_weight: float | list[float] = 1.0  # BCE weight of positives, one or one per attribute
     id_loss: str = "arcface"  # softmax | arcface | cosface (must match the model's id_head)
     id_scale: float = 30.0
@@ -89,6 +93,9 @@ class JointLoss:
                 results[name] = recognition.identity_consistency(
                     outputs["shape_id"], tf.cast(labels["identity"], tf.int32), labels[mask_key],
                     self.geometry.shape_scale)
+            elif name == "distill_structure":
+                results[name] = recognition.similarity_structure(outputs["embedding"], labels["teacher"],
+                                                                 labels[mask_key])
             else:
                 results[name] = masked_mean(self._per_sample(name, labels, outputs), labels[mask_key])
         return results
@@ -98,6 +105,8 @@ class JointLoss:
 
     def _per_sample(self, name: str, labels: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> tf.Tensor:
         g, c = self.geometry, self.config
+        if name == "distill":
+            return recognition.distill_cosine(outputs["embedding"], labels["teacher"])
         pred = tf.cast(outputs["params"], tf.float32)
         target = tf.cast(labels["params"], tf.float32)
         if name == "param":

@@ -1,4 +1,5 @@
-"""Per-sample attribute and identity losses, and the pairwise identity-consistency loss."""
+"""Per-sample attribute and identity losses, the pairwise identity-consistency loss, and distillation
+from a teacher recognizer (cosine to its embedding, and its in-batch similarity structure)."""
 
 from __future__ import annotations
 
@@ -48,5 +49,27 @@ def identity_consistency(shape_id: tf.Tensor, ids: tf.Tensor, mask: tf.Tensor,
     pairs = same * (1.0 - tf.eye(tf.shape(ids)[0]))
     num_points = tf.cast(tf.shape(flat)[1] // 3, tf.float32)
     sq = tf.reduce_sum(tf.square(flat[:, None, :] - flat[None, :, :]), axis=-1) / num_points
+    count = tf.stop_gradient(replica_sum(tf.reduce_sum(pairs)))
+    return tf.reduce_sum(tf.where(pairs > 0, sq, 0.0)) / tf.maximum(count, 1.0), count
+
+
+def _unit(x: tf.Tensor) -> tf.Tensor:
+    return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=-1)
+
+
+def distill_cosine(embedding: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
+    """1 - cos(student, teacher) per sample (B,); the student's embedding lives in the teacher's space."""
+    return 1.0 - tf.reduce_sum(_unit(embedding) * _unit(teacher), axis=-1)
+
+
+def similarity_structure(embedding: tf.Tensor, teacher: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean squared difference of the student's and the teacher's pairwise cosines over the labelled
+    pairs (i != j) of the batch: who looks alike to the teacher should look alike to the student.
+
+    Returns (this replica's share, global pair count); pairs are formed within a replica's batch."""
+    s, t = _unit(embedding), _unit(teacher)
+    labelled = tf.cast(mask, tf.float32)
+    pairs = labelled[:, None] * labelled[None, :] * (1.0 - tf.eye(tf.shape(s)[0]))
+    sq = tf.square(tf.matmul(s, s, transpose_b=True) - tf.matmul(t, t, transpose_b=True))
     count = tf.stop_gradient(replica_sum(tf.reduce_sum(pairs)))
     return tf.reduce_sum(tf.where(pairs > 0, sq, 0.0)) / tf.maximum(count, 1.0), count
