@@ -173,3 +173,25 @@ def test_json_writes_are_atomic_and_strict(tmp_path):
     write_json_atomic(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1} and [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert finite_json({"x": [np.nan, 1.0], "y": {"z": -np.inf}}) == ({"x": [None, 1.0], "y": {"z": None}}, 2)
+
+
+def test_shard_writer_rejects_bombs_and_any_exception_per_record(tmp_path):
+    from tfface.data.records import FaceRecord, write_shards
+
+    box = np.array([0, 0, 10, 10], np.float32)
+    bomb = png_bomb(tmp_path / "bomb.png", 50000, 50000)
+    good = _photo(tmp_path / "good.png")
+    records = [FaceRecord(image=bomb.read_bytes(), source="x", key="bomb_bytes", box=box),
+               FaceRecord(image=bomb, source="x", key="bomb_file", box=box),
+               FaceRecord(image=good, source="x", key="boom"),  # no box: the locator runs, and raises
+               FaceRecord(image=good, source="x", key="good", box=box)]
+
+    def locate(image: np.ndarray) -> np.ndarray:
+        raise RuntimeError("detector crashed")
+
+    summary = write_shards(records, tmp_path / "out", shard_size=10, progress=False, locate=locate)
+    reasons = {r["key"]: r["reason"] for r in summary["rejected_records"]}
+    assert summary["written"] == 1 and reasons == {
+        "bomb_bytes": "bomb_bytes: 2500 Mpx image is over the pixel budget of 100 Mpx (--max-megapixels / TFFACE_MAX_PIXELS)",
+        "bomb_file": f"{bomb}: 2500 Mpx image is over the pixel budget of 100 Mpx (--max-megapixels / TFFACE_MAX_PIXELS)",
+        "boom": "boom: RuntimeError: detector crashed"}

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tfface.errors import DataFileError, TffaceError
 from tfface.morphable.crop import roi_from_box, roi_from_landmarks
+from tfface.io.guard import describe
 from tfface.io.images import decode_image, read_image
 
 NUM_LANDMARKS = 68
@@ -275,8 +276,9 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
         for record in chunk:
             try:
                 writer.write(encode_record(record, crop_size, margin, quality, locate))
-            except TffaceError as e:
-                rejected.append({"key": record.key, "reason": str(e)})
+            except Exception as e:  # noqa: BLE001 - whatever one record does, it is that record's reason
+                rejected.append({"key": record.key, "reason": str(e) if isinstance(e, TffaceError)
+                                 else f"{record.key}: {describe(e)}"})
             else:
                 counts["written"] += 1
                 counts[f"split/{record.split}"] += 1
