@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tfface.data.manifest import build_manifest, check_resume
     from tfface.data.records import FaceRecord, write_shards
     from tfface.fitting.dataset import LabelRun, find_landmarks, fit_faces
+    from tfface.io.outputs import write_json_atomic
     from tfface.landmarks.sources import landmark_source
     from tfface.quiet import native_stderr_silenced
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                           extra_summary={"fit": {k: v for k, v in summary.items() if k not in ("flagged_faces", "failed_images")}})
     summary["written_records"] = shards["written"]
     summary["classes"] = classes
-    (args.output / "fit_summary.json").write_text(json.dumps(summary, indent=1))
+    write_json_atomic(args.output / "fit_summary.json", summary)  # strict JSON: NaN statistics as null
     nme = summary["fit_nme_percent"]
     print(f"tfface fit: {summary['kept']} kept, {summary['flagged']} flagged (NME > {args.max_nme}%), "
           f"{summary['failed']} failed; fit NME median {nme.get('median', float('nan')):.2f}%, "

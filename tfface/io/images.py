@@ -8,8 +8,9 @@ import re
 import warnings
 from pathlib import Path
 
-# OpenCV's own ceiling (read once, when cv2 first decodes): a backstop for headers PIL cannot read.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(100_000_000))
+# OpenCV's own ceiling (read once, at its first decode): a backstop for headers PIL cannot read, and the
+# highest budget --max-megapixels can raise to without also setting it (250 Mpx: 750 MB as RGB).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(250_000_000))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -62,7 +63,7 @@ def decode_image(data: bytes, name: str | os.PathLike, budget: int | None = None
         raise DataFileError(f"{name}: cannot decode image ({str(e).strip().splitlines()[-1][:200]})") from None
     if image is None:
         raise DataFileError(f"{name}: cannot decode image (corrupt or not a {Path(name).suffix} file)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second copy of a big photo
 
 
 def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray:
