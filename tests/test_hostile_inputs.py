@@ -195,3 +195,15 @@ def test_shard_writer_rejects_bombs_and_any_exception_per_record(tmp_path):
         "bomb_bytes": "bomb_bytes: 2500 Mpx image is over the pixel budget of 100 Mpx (--max-megapixels / TFFACE_MAX_PIXELS)",
         "bomb_file": f"{bomb}: 2500 Mpx image is over the pixel budget of 100 Mpx (--max-megapixels / TFFACE_MAX_PIXELS)",
         "boom": "boom: RuntimeError: detector crashed"}
+
+
+def test_any_oserror_from_a_command_is_one_line(tmp_path, capsys, monkeypatch):
+    def denied(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "labels.jsonl"))
+
+    monkeypatch.setattr("tfface.cli.verify_cmd.run", denied)
+    assert main(["verify", "a.jpg", "b.jpg"]) == 2
+    assert capsys.readouterr().err == f"tfface: error: {tmp_path / 'out' / 'labels.jsonl'}: Permission denied\n"
+    monkeypatch.setattr("tfface.cli.verify_cmd.run", lambda args: (_ for _ in ()).throw(OSError("disk gone")))
+    assert main(["verify", "a.jpg", "b.jpg"]) == 2
+    assert capsys.readouterr().err == "tfface: error: disk gone\n"

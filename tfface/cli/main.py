@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfface: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # an output folder read-only, a file, full: one line naming the path
-        print(f"tfface: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tfface: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 
