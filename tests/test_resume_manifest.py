@@ -62,3 +62,27 @@ def test_output_that_is_a_file_is_one_line(tmp_path, capsys):
     out.write_text("x")
     assert _convert(out) == 2
     assert capsys.readouterr().err == f"tfface: error: {out}: cannot create the output folder (File exists)\n"
+
+
+def test_train_resumes_only_the_same_config(tmp_path, capsys):
+    from tfface.data.manifest import check_training_resume
+    from tfface.training.config import config_to_dict, load_config
+
+    out = tmp_path / "run"
+    out.mkdir()
+    first = load_config(overrides={"data": {"batch_size": 8}, "trainer": {"output_dir": str(out)}})
+    (out / "config.json").write_text(json.dumps(config_to_dict(first)))  # as the trainer writes it
+    (out / "phase0_joint.weights.h5").write_bytes(b"weights")
+    (out / "backup" / "phase1_x").mkdir(parents=True)
+    (out / "log_phase0_joint.csv").write_text("epoch,loss\n")
+    cfg = tmp_path / "other.yaml"
+    cfg.write_text("data: {batch_size: 4}\n")
+    assert main(["train", "--config", str(cfg), "-o", str(out)]) == 2  # refused before any training
+    err = capsys.readouterr().err
+    assert err == (f"tfface: error: {out}: holds a training run with another config (data.batch_size 8 -> 4); "
+                   f"rerun with --overwrite to start over, or choose another output folder than {out}\n")
+    check_training_resume(out, config_to_dict(first))  # the same config resumes
+    check_training_resume(out, config_to_dict(load_config(overrides={
+        "data": {"batch_size": 8}, "trainer": {"output_dir": str(out), "verbose": 2}})))  # verbosity may change
+    check_training_resume(out, config_to_dict(first), overwrite=True)
+    assert _files(out) == ["config.json"]

@@ -90,3 +90,41 @@ def check_resume(out_dir: str | os.PathLike, prefix: str, manifest: dict[str, An
     if stale:
         raise TffaceError(f"{out}: holds {len(stale)} {prefix} shard files with no run manifest ({path.name}); {how}")
     return False
+
+
+# `tfface train` resumes finished phases (phase<i>_<name>.weights.h5) and a killed phase (backup/); its
+# config.json is the manifest. Only the progress bar's verbosity may change between the runs.
+_TRAIN_FREE_KEYS = ("trainer.verbose", "trainer.output_dir")
+
+
+def flat_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """'key.path old -> new' for every leaf that differs between two nested dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in flat_differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')} {old!r} -> {new!r}"]
+
+
+def check_training_resume(out_dir: str | os.PathLike, config: dict[str, Any], overwrite: bool = False) -> None:
+    """Before `tfface train` writes into `out_dir`: with `overwrite`, delete the earlier run's weights and
+    backups; else raise a one-line TffaceError when they were trained with another config."""
+    import shutil
+
+    out = Path(out_dir)
+    progress = [*out.glob("phase*.weights.h5"),
+                *[p for p in (out / "backup", out / "checkpoints", out / "model.keras") if p.exists()]]
+    if overwrite:  # the CSV logs append: they go too
+        for p in [*progress, *out.glob("log_phase*.csv")]:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        return
+    if not progress:
+        return
+    how = f"rerun with --overwrite to start over, or choose another output folder than {out}"
+    try:
+        old = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        raise TffaceError(f"{out}: holds training progress without a readable config.json; {how}") from None
+    config = json.loads(json.dumps(config, default=str))  # as the trainer wrote it: tuples are lists
+    changed = [d for d in flat_differences(old, config) if not d.startswith(_TRAIN_FREE_KEYS)]
+    if changed:
+        raise TffaceError(f"{out}: holds a training run with another config ({'; '.join(changed[:4])}); {how}")
