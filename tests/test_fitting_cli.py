@@ -49,6 +49,9 @@ def test_fit_identity_folders_into_records(identity_root, tmp_path):
     assert len(examples) == 4
     assert all(float(e["has_params"]) == 1.0 and float(e["has_landmarks"]) == 1.0 for e in examples)
     assert sorted(int(e["identity"]) for e in examples) == [0, 0, 1, 1]
+    # A rerun with other arguments would mix two runs' shards: refused, before any fitting.
+    assert main(["fit", str(identity_root), "--layout", "identity", "-o", str(out)]) == 2
+    assert json.loads((out / "fitted.run.json").read_text())["run"]["per_identity"] is True
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ with `npm ci` from mobile_demo/web/package-lock.json when missing); skips with t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -29,8 +30,20 @@ def _requirements() -> None:
         proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=web_check.WEB, capture_output=True,
                               text=True, timeout=600)
         why = web_check.missing_requirements() if proc.returncode == 0 else f"npm ci failed: {proc.stderr[-300:]}"
+    if why and os.environ.get("TFFACE_REQUIRE_BROWSER") == "1":  # set by .ci/run where apt could install it
+        pytest.fail(f"browser demo not testable although CI installed its requirements: {why}")
     if why:
         pytest.skip(f"browser demo not testable here: {why}")
+
+
+def test_missing_browser_fails_where_ci_installed_it(monkeypatch):
+    monkeypatch.setattr(web_check, "missing_requirements", lambda: "no chromium binary")
+    monkeypatch.setenv("TFFACE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="although CI installed its requirements: no chromium binary"):
+        _requirements()
+    monkeypatch.delenv("TFFACE_REQUIRE_BROWSER")
+    with pytest.raises(pytest.skip.Exception, match="not testable here: no chromium binary"):
+        _requirements()
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import numpy as np
 
 from tfface.errors import TffaceError
 from tfface.inference.decode import ParamDecoder
+from tfface.io.guard import model_file_errors
 from tfface.morphable.params import ParamStats
 
 METADATA_FILE = "metadata.json"
@@ -129,6 +130,7 @@ def _compiled_call(model: Any):
 # Exported files
 
 
+@model_file_errors
 def find_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The export metadata for an exported file or SavedModel folder: the SavedModel's own copy, or the
     export folder's `metadata.json` next to the file (or up to three folders above it)."""
@@ -280,6 +282,7 @@ class OnnxRunner(_ExportedRunner):
         return {k: np.asarray(out[k], np.float32) for k in self.outputs}
 
 
+@model_file_errors
 def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int | None = None) -> Runner:
     """Open a preset name/folder, SavedModel folder, TF Serving base folder, .tflite or .onnx file."""
     path = Path(spec)

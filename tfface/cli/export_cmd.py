@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
                            args.int8_full_integer)
     for fmt, path in result.files.items():
         print(f"{fmt}: {path}")
+    from tfface.export.representative import calibration_warning
+
     if args.no_parity:
+        warn(calibration_warning(0 if crops is None else len(crops), args.formats, None))
         return 0
     if crops is None:
         print("tfface: parity report skipped: it needs real faces (--representative DIR)", file=sys.stderr)
@@ -81,7 +84,14 @@ def run(args: argparse.Namespace) -> int:
     json_path, _ = write_parity(report, args.output)
     print(to_markdown(report))
     print(f"parity: {json_path}")
+    warn(calibration_warning(len(crops), args.formats, report))
     failed = [f for f, e in report["runtimes"].items() if e.get("pass") is False]
     if failed:
-        print(f"tfface: parity bound not met for {', '.join(failed)} (see {json_path})", file=sys.stderr)
+        print(f"tfface: error: parity bound not met for {', '.join(failed)} (see {json_path})", file=sys.stderr)
+        return 1
     return 0
+
+
+def warn(message: str | None) -> None:
+    if message:
+        print(f"tfface: warning: {message}", file=sys.stderr)

@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="label at most this many photos (0: all)")
     p.add_argument("--shard-size", type=int, default=1000, help="input records per TFRecord shard")
     p.add_argument("--source-name", default="fitted", help="dataset name stored in the records")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the shards in OUT and start over (a rerun otherwise resumes only the same run)")
     p.set_defaults(run=run)
 
 
@@ -55,14 +57,21 @@ def _items(args: argparse.Namespace) -> list[tuple[Path, str | None]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfface.data.manifest import build_manifest, check_resume
     from tfface.data.records import FaceRecord, write_shards
     from tfface.fitting.dataset import LabelRun, find_landmarks, fit_faces
+    from tfface.io.outputs import write_json_atomic
     from tfface.landmarks.sources import landmark_source
     from tfface.quiet import native_stderr_silenced
 
     if args.max_nme <= 0:
         raise DataFileError(f"--max-nme must be > 0. Received: {args.max_nme}")
     items = _items(args)
+    run_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                if k not in ("run", "output", "overwrite", "command")}
+    run_args["paths"] = [str(Path(p).resolve()) for p in args.paths]
+    check_resume(args.output, "fitted", build_manifest("fitted", {}, run_args, []), args.overwrite,
+                 keys=("tfface_version", "run"))  # before minutes of fitting
     with native_stderr_silenced():
         source = landmark_source(args.landmarks)
     labelled = LabelRun()
@@ -87,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
                                  "params": [float(f"{v:.6g}") for v in f.params],
                                  "pose": [round(float(v), 3) for v in f.pose], "nme": round(f.nme, 5)}) + "\n")
     shards = write_shards(records, args.output, prefix="fitted", shard_size=args.shard_size, total=len(records),
+                          run=run_args,
                           extra_summary={"fit": {k: v for k, v in summary.items() if k not in ("flagged_faces", "failed_images")}})
     summary["written_records"] = shards["written"]
     summary["classes"] = classes
-    (args.output / "fit_summary.json").write_text(json.dumps(summary, indent=1))
+    write_json_atomic(args.output / "fit_summary.json", summary)  # strict JSON: NaN statistics as null
     nme = summary["fit_nme_percent"]
     print(f"tfface fit: {summary['kept']} kept, {summary['flagged']} flagged (NME > {args.max_nme}%), "
           f"{summary['failed']} failed; fit NME median {nme.get('median', float('nan')):.2f}%, "

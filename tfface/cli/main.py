@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except (TffaceError, FileNotFoundError) as e:
         print(f"tfface: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an output folder read-only, a file, full: one line naming the path
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tfface: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tfface.errors import DataFileError, NoFaceError
+from tfface.errors import DataFileError, NoFaceError, TffaceError
 from tfface.quiet import native_stderr_silenced
 from tfface.detection import DETECTORS
 
@@ -19,7 +19,8 @@ from tfface.detection import DETECTORS
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruct", help="3D landmarks, head pose and 3DMM parameters for every face")
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    p.add_argument("-o", "--output", type=Path, help="folder for <stem>.json and <stem>_overlay.png")
+    p.add_argument("-o", "--output", type=Path, help="folder for <name>.json and <name>_overlay.png: inputs keep "
+                   "their path relative to a folder argument; clashing names get their suffix, then _2, ...")
     p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout")
     p.add_argument("--preset", "--model", dest="preset", default=None,
                    help="model preset name or preset folder (default: tfface_mb05_3ddfa), or a file `tfface export` "
@@ -32,56 +33,72 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine", type=int, default=1,
                    help="re-crop from the predicted landmarks this many times (default 1)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay images")
+    p.add_argument("--max-megapixels", type=float, default=None,
+                   help="skip images whose header claims more pixels (default 100; or TFFACE_MAX_PIXELS)")
     p.add_argument("--mesh", action="store_true",
                    help="also write dense ICT-FaceKit meshes (<stem>.obj/.ply, per face <stem>_face<k>.* when "
                         "several) and depth / PNCC / mesh-overlay renders (needs -o)")
     p.set_defaults(run=run)
 
 
-def reconstruct_file(reconstructor: Any, path: Path) -> tuple[dict, Any, list]:
+def reconstruct_file(reconstructor: Any, path: Path, budget: int | None = None) -> tuple[dict, Any, list]:
     from tfface.io.images import read_image
+    from tfface.io.outputs import finite_faces
 
-    image = read_image(path)
+    image = read_image(path, budget)
     faces = reconstructor(image)
     if not faces:
         raise NoFaceError(f"{path}: no face found")
-    return {"image": str(path), "faces": [f.to_json() for f in faces]}, image, faces
+    return finite_faces({"image": str(path), "faces": [f.to_json() for f in faces]}), image, faces
+
+
+def one_line(error: BaseException, path: Path) -> str:
+    """A TffaceError already names the file; anything else gets the file and the exception's first line."""
+    if isinstance(error, TffaceError | FileNotFoundError):
+        return str(error)
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"{path}: {type(error).__name__}: {first}"
 
 
 def run(args: argparse.Namespace) -> int:
     from tfface.inference.reconstructor import FaceReconstructor
-    from tfface.io.images import list_images, write_image
+    from tfface.io.images import write_image
+    from tfface.io.outputs import check_output_folder, list_inputs, output_stems, write_json_atomic
     from tfface.models.presets import DEFAULT_PRESET
     from tfface.render.overlay import draw_faces
 
     if args.output is None and not args.json:
         raise DataFileError("give an output folder (-o OUTDIR) and/or --json")
-    files = list_images(args.paths)
-    if not files:
+    inputs = list_inputs(args.paths)
+    if not inputs:
         raise DataFileError(f"no images found in {', '.join(map(str, args.paths))}")
+    files, (stems, notes) = [f for f, _ in inputs], output_stems(inputs)
+    budget = None if args.max_megapixels is None else int(args.max_megapixels * 1e6)
     if args.output:
-        args.output.mkdir(parents=True, exist_ok=True)
+        check_output_folder(args.output)
+        for note in notes:
+            print(f"tfface: note: {note}", file=sys.stderr)
     with native_stderr_silenced():  # device start-up notices
         reconstructor = FaceReconstructor(args.preset or DEFAULT_PRESET, args.detector, args.min_score, args.refine)
         reconstructor.detector  # noqa: B018 - start the detector here, not inside the progress bar
     failed = 0
-    for path in tqdm(files, desc="reconstruct", unit="img", disable=len(files) < 2, file=sys.stderr):
+    for path, stem in tqdm(list(zip(files, stems)), desc="reconstruct", unit="img", disable=len(files) < 2,
+                           file=sys.stderr):
         try:
-            result, image, faces = reconstruct_file(reconstructor, path)
-        except (DataFileError, NoFaceError) as e:
-            failed += 1
-            tqdm.write(f"tfface: skipped: {e}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(result), flush=True)
-        if args.output:
-            (args.output / f"{path.stem}.json").write_text(json.dumps(result, indent=1))
-            if not args.no_overlay:
-                write_image(args.output / f"{path.stem}_overlay.png", draw_faces(image, faces))
-            if args.mesh:
-                from tfface.render.mesh_outputs import write_dense_outputs
+            result, image, faces = reconstruct_file(reconstructor, path, budget)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            if args.output:
+                write_json_atomic(args.output / f"{stem}.json", result)
+                if not args.no_overlay:
+                    write_image(args.output / f"{stem}_overlay.png", draw_faces(image, faces))
+                if args.mesh:
+                    from tfface.render.mesh_outputs import write_dense_outputs
 
-                write_dense_outputs(args.output, path.stem, image, faces)
+                    write_dense_outputs(args.output, stem, image, faces)
+        except Exception as e:  # noqa: BLE001 - whatever one input does, it is that input's one line
+            failed += 1
+            tqdm.write(f"tfface: skipped: {one_line(e, path)}", file=sys.stderr)
     reconstructor.close()
     if failed:
         print(f"tfface: {failed} of {len(files)} inputs failed", file=sys.stderr)

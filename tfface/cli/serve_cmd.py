@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tfface.errors import NoFaceError
     from tfface.io.images import read_image
+    from tfface.io.outputs import finite_faces
     from tfface.quiet import native_stderr_silenced
     from tfface.serving.client import make_client
     from tfface.serving.remote import ServedReconstructor
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             faces = rec(read_image(path))
             if not faces:
                 raise NoFaceError(f"{path}: no face found")
-            print(json.dumps({"image": str(path), "faces": [f.to_json() for f in faces]}), flush=True)
+            print(json.dumps(finite_faces({"image": str(path), "faces": [f.to_json() for f in faces]})), flush=True)
     finally:
         rec.close()
     return 0

@@ -14,16 +14,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default=None,
                    help="overrides trainer.precision")
     p.add_argument("--jit-compile", action="store_true", default=None, help="XLA (overrides trainer.jit_compile)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete an earlier run's weights in the output folder and start over (a rerun otherwise "
+                        "resumes only the same config)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfface.training.config import load_config
+    from tfface.data.manifest import check_training_resume
+    from tfface.training.config import config_to_dict, load_config
     from tfface.training.trainer import train
 
     trainer = {k: v for k, v in (("output_dir", str(args.output) if args.output else None),
                                  ("precision", args.precision), ("jit_compile", args.jit_compile)) if v is not None}
     config = load_config(args.config, {"trainer": trainer} if trainer else None)
+    check_training_resume(config.trainer.output_dir, config_to_dict(config), args.overwrite)
     train(config)
     print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
     return 0

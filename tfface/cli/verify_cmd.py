@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfface.inference.verification import FaceVerifier
+    from tfface.io.outputs import finite_json
     from tfface.models.presets import JOINT_PRESET
 
     with native_stderr_silenced():  # device start-up notices
@@ -37,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         result = verifier(args.a, args.b)
     finally:
         verifier.close()
-    print(json.dumps(result.to_json()), flush=True)
+    print(json.dumps(finite_json(result.to_json())[0]), flush=True)  # a NaN similarity prints as null
     return 0

@@ -41,8 +41,10 @@ def read_dataset(fmt: str, root: str | os.PathLike, problems: list[str], split: 
 
 def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
                     crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN, limit: int | None = None,
-                    detector: str = "auto", progress: bool = True, **reader_args: Any) -> dict[str, Any]:
-    """Read, crop and write; returns the summary (also in out_dir/summary.json)."""
+                    detector: str = "auto", progress: bool = True, overwrite: bool = False,
+                    **reader_args: Any) -> dict[str, Any]:
+    """Read, crop and write; returns the summary (also in out_dir/summary.json). A rerun resumes only the
+    same run (tfface.data.manifest); `overwrite` starts over."""
     problems: list[str] = []
     records, extra = read_dataset(fmt, root, problems, **reader_args)
     records = records[:limit] if limit else records
@@ -55,7 +57,9 @@ def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLik
         summary = write_shards(records, out_dir, prefix=fmt, shard_size=shard_size, crop_size=crop_size,
                                margin=margin, total=len(records), progress=progress, locate=locate,
                                extra_summary={"format": fmt, "input": str(root), **extra,
-                                              "reader_problems": len(problems), "reader_problem_lines": problems[:1000]})
+                                              "reader_problems": len(problems), "reader_problem_lines": problems[:1000]},
+                               run={"format": fmt, "input": str(Path(root).resolve()), "limit": limit,
+                                    "detector": detector, **reader_args}, overwrite=overwrite)
     finally:
         if locate is not None:
             locate.close()

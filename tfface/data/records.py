@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from tfface.errors import DataFileError, TffaceError
 from tfface.morphable.crop import roi_from_box, roi_from_landmarks, warp_crop
-from tfface.io.images import read_image
+from tfface.io.guard import describe
+from tfface.io.images import decode_image, read_image
 
 NUM_LANDMARKS = 68
 NUM_ATTRIBUTES = 40
@@ -157,10 +158,7 @@ def _bytes(v: bytes) -> tf.train.Feature:
 def load_pixels(record: FaceRecord) -> np.ndarray:
     """The record's photo as RGB uint8; DataFileError for missing / corrupt files."""
     if isinstance(record.image, bytes):
-        image = cv2.imdecode(np.frombuffer(record.image, np.uint8), cv2.IMREAD_COLOR) if record.image else None
-        if image is None:
-            raise DataFileError(f"{record.key}: cannot decode image bytes (corrupt)")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return decode_image(record.image, record.key)  # the same pixel budget as files
     return read_image(record.image)
 
 
@@ -226,12 +224,15 @@ def shard_path(out_dir: str | os.PathLike, prefix: str, index: int) -> Path:
 def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, prefix: str = "data",
                  shard_size: int = 1000, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
                  jpeg_quality: int = 95, total: int | None = None, progress: bool = True,
-                 locate: Locator | None = None, extra_summary: dict[str, Any] | None = None) -> dict[str, Any]:
+                 locate: Locator | None = None, extra_summary: dict[str, Any] | None = None,
+                 run: dict[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write records as `<prefix>-NNNNN.tfrecord` shards of `shard_size` INPUT records each; returns the summary.
 
     Resumable: shard i always holds input records [i*shard_size, (i+1)*shard_size) (in the order
     given), is written to a temporary file and renamed when complete, with a `.json` sidecar of its
-    counts; a rerun skips shards whose file and sidecar exist. Records that fail (missing or corrupt
+    counts; a rerun skips shards whose file and sidecar exist, only when `<prefix>.run.json` (tfface.data.
+    manifest: shard arguments, `run` arguments, a digest of the records) matches this run; otherwise a
+    one-line TffaceError says to start over with `overwrite`. Records that fail (missing or corrupt
     image, bad labels, no face) are skipped, counted and listed with the reason. The summary (counts
     per task, split and source; rejects) is also written to `<out_dir>/summary.json`.
     """
@@ -239,8 +240,14 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
 
     if shard_size <= 0:
         raise TffaceError(f"shard_size must be > 0. Received: shard_size={shard_size}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from tfface.data.manifest import build_manifest, check_resume, manifest_path
+    from tfface.io.outputs import check_output_folder, write_json_atomic
+
+    out = check_output_folder(out_dir)
+    manifest = build_manifest(prefix, {"shard_size": shard_size, "crop_size": crop_size, "margin": margin,
+                                       "jpeg_quality": jpeg_quality}, run, records)
+    if not check_resume(out, prefix, manifest, overwrite):
+        write_json_atomic(manifest_path(out, prefix), manifest)
     stats: list[dict[str, Any]] = []
     iterator: Iterator[FaceRecord] = iter(records)
     bar = tqdm(total=total, desc=f"writing {prefix} shards", unit="face", disable=not progress)
@@ -251,17 +258,17 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
             break
         path = shard_path(out, prefix, index)
         sidecar = path.with_suffix(".json")
-        if path.is_file() and sidecar.is_file():
+        if path.is_file() and sidecar.is_file():  # the sidecar is written (atomically) after the shard
             stats.append({**json.loads(sidecar.read_text()), "resumed": True})
         else:
             stats.append(_write_one_shard(chunk, path, crop_size, margin, jpeg_quality, bar, locate))
-            sidecar.write_text(json.dumps(stats[-1]))
+            write_json_atomic(sidecar, stats[-1], indent=None)
         bar.update(len(chunk) if stats[-1].get("resumed") else 0)
         index += 1
     bar.close()
     summary = _merge_stats(stats, out, prefix, crop_size, margin)
     summary.update(extra_summary or {})
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / SUMMARY_FILE, summary, indent=2)
     return summary
 
 
@@ -274,8 +281,9 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
         for record in chunk:
             try:
                 writer.write(encode_record(record, crop_size, margin, quality, locate))
-            except TffaceError as e:
-                rejected.append({"key": record.key, "reason": str(e)})
+            except Exception as e:  # noqa: BLE001 - whatever one record does, it is that record's reason
+                rejected.append({"key": record.key, "reason": str(e) if isinstance(e, TffaceError)
+                                 else f"{record.key}: {describe(e)}"})
             else:
                 counts["written"] += 1
                 counts[f"split/{record.split}"] += 1

@@ -4,6 +4,7 @@ beside each (a model that always answers the more frequent label of the evaluate
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ def celeba_split(root: str | os.PathLike, split: str = "test") -> tuple[list[str
     from tfface.data.celeba import read_attributes, read_partition
 
     names, labels = read_attributes(attr_file)
+    all_labels = labels
     if part_file is not None:
         partition = read_partition(part_file)
         labels = {f: v for f, v in labels.items() if partition.get(f) == SPLITS[split]}
@@ -63,10 +65,26 @@ def celeba_split(root: str | os.PathLike, split: str = "test") -> tuple[list[str
     image_dir = max(folders, key=lambda d: sum((d / f).is_file() for f in labels))
     files = sorted(f for f in labels if (image_dir / f).is_file())
     if not files:
-        raise DataFileError(f"{root}: none of the {len(labels)} {split} images with attribute labels "
-                            f"is in {image_dir}")
+        what = (f"none of the {len(labels)} {split} images with attribute labels is in {image_dir}" if labels
+                else f"no {split}-split image has a row in {attr_file.name}")
+        raise DataFileError(f"{root}: {what}{_other_splits(folders, all_labels, part_file)}")
     y = np.stack([np.asarray(labels[f]) for f in files]) > 0
     return list(names), [image_dir / f for f in files], y.astype(np.float32)
+
+
+def _other_splits(folders: list[Path], labels: dict[str, Any], part_file: Path | None) -> str:
+    """'; labelled images here: 528 in img_celeba (train): use --split train' - where the labels are."""
+    from tfface.data.celeba import read_partition
+
+    partition = read_partition(part_file) if part_file is not None else {}
+    names = {v: k for k, v in SPLITS.items()}
+    found = []
+    for folder in folders:
+        per = Counter(names.get(partition.get(f), "?") for f in labels if (folder / f).is_file())
+        found += [f"{n} in {folder.name} ({s})" for s, n in sorted(per.items())]
+    if not found:
+        return " (and no labelled image of any split is in the image folders)"
+    return f"; labelled images here: {', '.join(found)}: choose that --split (or --split all)"
 
 
 def _find(root: Path, candidates: list[str], what: str) -> Path:

@@ -3,7 +3,6 @@ landmark differences in pixels, and AFLW2000-3D NME through `tfface.evaluation.a
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -109,7 +108,9 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def write_parity(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    from tfface.io.outputs import write_json_atomic
+
     folder = Path(folder)
-    (folder / "parity.json").write_text(json.dumps(report, indent=1))
+    write_json_atomic(folder / "parity.json", report)  # strict JSON: a NaN-producing runtime reads as null
     (folder / "parity.md").write_text(to_markdown(report))
     return folder / "parity.json", folder / "parity.md"

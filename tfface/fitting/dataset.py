@@ -54,14 +54,15 @@ class LabelRun:
 def find_landmarks(items: Sequence[tuple[Path, str | None]], source: Callable[[np.ndarray], list[np.ndarray]],
                    run: LabelRun, progress: bool = True) -> list[tuple[Path, str | None, np.ndarray]]:
     """The largest face's 68 landmarks per photo; unreadable or faceless photos go to run.failed."""
+    from tfface.io.guard import describe
     from tfface.io.images import read_image
 
     found = []
     for path, person in tqdm(items, desc="landmarks", unit="img", disable=not progress):
         try:
             faces = source(read_image(path))
-        except TffaceError as e:
-            run.failed.append({"image": str(path), "reason": str(e)})
+        except Exception as e:  # noqa: BLE001 - whatever one photo does, it is that photo's line
+            run.failed.append({"image": str(path), "reason": str(e) if isinstance(e, TffaceError) else f"{path}: {describe(e)}"})
             continue
         if not faces:
             run.failed.append({"image": str(path), "reason": "no face found"})

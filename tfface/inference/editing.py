@@ -9,7 +9,6 @@ Geometry is compared in the pose of the unedited face: only the shape changes.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from tfface.errors import NoFaceError, TffaceError
 from tfface.fitting.dense import DenseFace, DenseFitter, sample_colours
 from tfface.inference.reconstructor import Face, FaceReconstructor, largest_face
 from tfface.io.images import write_image
+from tfface.io.outputs import write_json_atomic
 from tfface.models.presets import JOINT_PRESET, Preset
 from tfface.morphable.geometry import apply_camera, crop_to_image
 from tfface.morphable.params import CAMERA_DIM, split_params
@@ -214,5 +214,5 @@ def write_edit_outputs(out_dir: str | os.PathLike, stem: str, image: np.ndarray,
     write_image(files["figure"], edit_figure(edit, before, after))
     summary = {"image": source or stem, **edit.summary(), "mesh_displacement_px": _displacement(np.stack([before.vertices, after.vertices])),
                "files": {k: str(v) for k, v in files.items()}}
-    files["summary"].write_text(json.dumps(summary, indent=1))
+    write_json_atomic(files["summary"], summary)
     return summary

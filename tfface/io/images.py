@@ -2,35 +2,93 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import warnings
 from pathlib import Path
 
-import cv2
-import numpy as np
+# OpenCV's own ceiling (read once, at its first decode): a backstop for headers PIL cannot read, and the
+# highest budget --max-megapixels can raise to without also setting it (250 Mpx: 750 MB as RGB).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(250_000_000))
 
-from tfface.errors import DataFileError
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfface.errors import DataFileError  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# A 48 KB PNG can claim 20000x20000 (4.4 GB and 34 s to decode and search); 100 Mpx (a 300 MB RGB array)
+# is above any camera's photo. `TFFACE_MAX_PIXELS` or `tfface reconstruct --max-megapixels` change it.
+DEFAULT_MAX_PIXELS = 100_000_000
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file -> RGB uint8 (H, W, 3); grey and alpha images are converted."""
+def max_pixels() -> int:
+    """The pixel budget: `TFFACE_MAX_PIXELS` if set, else DEFAULT_MAX_PIXELS."""
+    value = os.environ.get("TFFACE_MAX_PIXELS", "")
+    try:
+        return int(float(value)) if value else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise DataFileError(f"TFFACE_MAX_PIXELS must be a number of pixels. Received: {value!r}") from None
+
+
+def header_pixels(data: bytes) -> tuple[int, str] | None:
+    """(pixels, "WxH") from the file header without decoding; None when PIL cannot read the header
+    (OpenCV then decides, under its own OPENCV_IO_MAX_IMAGE_PIXELS ceiling)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: we apply our own budget
+        try:
+            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+                return im.size[0] * im.size[1], f"{im.size[0]}x{im.size[1]}"
+        except Image.DecompressionBombError as e:  # over twice PIL's own limit; its message has the count
+            found = re.search(r"\((\d+) pixels\)", str(e))
+            pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
+            return pixels, f"{pixels / 1e6:.0f} Mpx"
+        except Exception:  # noqa: BLE001 - any unreadable header: not ours to judge, OpenCV decides
+            return None
+
+
+def decode_image(data: bytes, name: str | os.PathLike, budget: int | None = None) -> np.ndarray:
+    """Encoded image bytes -> RGB uint8 (H, W, 3), refusing headers over `budget` pixels before decoding."""
+    budget = max_pixels() if budget is None else budget
+    size = header_pixels(data) if data else None
+    if size is not None and size[0] > budget:
+        raise DataFileError(f"{name}: {size[1]} image is over the pixel budget of {budget / 1e6:g} Mpx "
+                            "(--max-megapixels / TFFACE_MAX_PIXELS)")
+    try:  # whatever the decoder does (OpenCV raises on headers over its limit), one line per file
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error as e:
+        raise DataFileError(f"{name}: cannot decode image ({str(e).strip().splitlines()[-1][:200]})") from None
+    if image is None:
+        raise DataFileError(f"{name}: cannot decode image (corrupt or not a {Path(name).suffix} file)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second copy of a big photo
+
+
+def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray:
+    """An image file -> RGB uint8 (H, W, 3); grey and alpha images are converted; images whose header
+    claims more than `budget` pixels (default: max_pixels()) are refused before decoding."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataFileError(f"{path}: unsupported format '{path.suffix}' (supported: {', '.join(IMAGE_EXTENSIONS)})")
-    data = np.fromfile(path, np.uint8)  # imdecode, unlike imread, copes with any path encoding
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise DataFileError(f"{path}: cannot decode image (corrupt or not a {path.suffix} file)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:  # bytes + imdecode, unlike imread, copes with any path encoding
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode_image(data, path, budget)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """RGB uint8 -> file (format from the suffix)."""
-    if not cv2.imwrite(os.fspath(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise DataFileError(f"{path}: could not write image")
+    try:
+        ok = cv2.imwrite(os.fspath(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:  # OpenCV says only False: a missing/read-only folder or a folder where the file goes
+        raise DataFileError(f"{path}: could not write image (check the folder exists and is writable)")
 
 
 def list_images(paths: list[str | os.PathLike]) -> list[Path]:

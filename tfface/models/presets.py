@@ -19,6 +19,7 @@ import numpy as np
 
 from tfface.data.celeba import ATTRIBUTE_NAMES
 from tfface.errors import TffaceError
+from tfface.io.guard import model_file_errors
 from tfface.models.face_model import FaceModel  # registers "tfface>FaceModel" for deserialisation
 from tfface.models.param_regressor import ParamRegressor
 from tfface.models.preprocessor import FacePreprocessor
@@ -92,6 +93,7 @@ def preset_dir(preset: str | os.PathLike) -> Path:
                       "and not a folder with config.json")
 
 
+@model_file_errors
 def load_preset(preset: str | os.PathLike = DEFAULT_PRESET) -> Preset:
     folder = preset_dir(preset)
     config = json.loads((folder / "config.json").read_text())

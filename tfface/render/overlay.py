@@ -49,6 +49,8 @@ def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
     scale = max(image.shape[:2]) / 800.0
     thick = max(1, int(round(2 * scale)))
     for face in faces:
+        if not all(np.isfinite(np.asarray(v, np.float64)).all() for v in (face.box, face.landmarks, face.params, face.pose)):
+            continue  # a degenerate prediction (NaN/inf) has nothing drawable; its JSON carries the warning
         x0, y0, x1, y1 = np.round(face.box).astype(int)
         cv2.rectangle(out, (x0, y0), (x1, y1), (255, 255, 255), thick, cv2.LINE_AA)
         out = draw_landmarks(out, face.landmarks, thickness=thick)

@@ -118,9 +118,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
             raise TffaceError(f"{p}: the top level must be a mapping of sections")
     merged = _merge(data, overrides or {})
     try:
-        return _build(TrainConfig, merged, source, "")
+        config = _build(TrainConfig, merged, source, "")
     except (TypeError, ValueError) as e:
         raise TffaceError(f"{source}: {e}") from None
+    return check_ranges(config, source)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -166,3 +167,40 @@ def _accepts(hint: type, value: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
+
+
+# Value ranges, checked once the config is built: (key path, test, what it must be). `steps_per_epoch: 0`
+# would train one endless epoch on the repeating dataset; `batch_size: 0` fails deep inside tf.data.
+_POSITIVE = lambda v: v > 0  # noqa: E731
+_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("data.batch_size", _POSITIVE, "> 0"),
+    ("data.steps_per_epoch", _POSITIVE, "> 0"),
+    ("data.validation_steps", lambda v: v >= 0, ">= 0"),
+    ("data.synthetic.num_batches", _POSITIVE, "> 0"),
+    ("data.synthetic.label_rate", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("model.image_size", _POSITIVE, "> 0"),
+    ("model.width_multiplier", _POSITIVE, "> 0"),
+    ("model.num_attributes", lambda v: v >= 0, ">= 0"),
+    ("model.id_latent_dim", _POSITIVE, "> 0"),
+    ("model.res_latent_dim", lambda v: v >= 0, ">= 0"),
+    ("model.num_ids", lambda v: v >= 0, ">= 0"),
+    ("model.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optimizer.learning_rate", _POSITIVE, "> 0"),
+    ("optimizer.weight_decay", lambda v: v >= 0, ">= 0"),
+    ("optimizer.clipnorm", lambda v: v is None or v > 0, "> 0 or null"),
+    ("trainer.verbose", lambda v: v in (0, 1, 2), "0, 1 or 2"),
+)
+
+
+def check_ranges(config: TrainConfig, source: str = "<config>") -> TrainConfig:
+    """The config, or a one-line TffaceError naming the first key whose value is out of range."""
+    for key, ok, rule in _RANGES:
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if not ok(value):
+            raise TffaceError(f"{source}: '{key}' must be {rule}. Received: {value!r}")
+    for i, phase in enumerate(config.phases):
+        if phase.learning_rate is not None and phase.learning_rate <= 0:
+            raise TffaceError(f"{source}: 'phases[{i}].learning_rate' must be > 0 or null. Received: {phase.learning_rate!r}")
+    return config

@@ -1,0 +1,124 @@
+"""Per-input output files: collision-free names, atomic JSON writes, JSON without NaN.
+
+Naming (`output_stems`): an image found inside a folder argument keeps its path relative to that folder,
+a file argument keeps its name; the suffix is dropped (`photos/bob/001.jpg` given as `photos/` ->
+`OUT/bob/001.json`, `OUT/bob/001_overlay.png`). Inputs that would still share a name (`face.jpg` and
+`face.png`; `a/face.jpg` and `b/face.jpg` given as two files) keep their suffix in the name
+(`face_jpg`, `face_png`), and a name that is still taken gets `_2`, `_3`, ... in input order; every
+such rename is reported in one line, so no input's result silently replaces another's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfface.errors import DataFileError
+from tfface.io.images import IMAGE_EXTENSIONS
+
+
+def list_inputs(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """(file, name relative to its argument) for files as given and image files in folders (recursive);
+    the same file reached twice is listed once."""
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    for arg in map(Path, paths):
+        if arg.is_dir():
+            items = [(f, f.relative_to(arg)) for f in sorted(arg.rglob("*"))
+                     if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+        else:
+            items = [(arg, Path(arg.name))]
+        for file, rel in items:
+            key = file.resolve() if file.exists() else file.absolute()
+            if key not in seen:
+                seen.add(key)
+                found.append((file, rel))
+    return found
+
+
+def output_stems(inputs: list[tuple[Path, Path]]) -> tuple[list[str], list[str]]:
+    """(one output stem per input, notes on renamed ones); stems are '/'-separated relative paths and
+    unique case-insensitively (macOS and Windows folders are case-insensitive)."""
+    plain = [rel.with_suffix("").as_posix() for _, rel in inputs]
+    shared = Counter(s.lower() for s in plain)
+    taken: set[str] = set()
+    stems: list[str] = []
+    notes: list[str] = []
+    for (file, rel), stem in zip(inputs, plain):
+        if shared[stem.lower()] > 1 and rel.suffix:
+            stem = f"{stem}_{rel.suffix[1:].lower()}"
+        base, n = stem, 2
+        while stem.lower() in taken:
+            stem, n = f"{base}_{n}", n + 1
+        taken.add(stem.lower())
+        stems.append(stem)
+        if stem != plain[len(stems) - 1]:
+            notes.append(f"{file}: another input is also named '{plain[len(stems) - 1]}'; its outputs are '{stem}.*'")
+    return stems, notes
+
+
+def finite_json(value: Any) -> tuple[Any, int]:
+    """(value with every NaN/inf float replaced by None, how many were replaced); numpy scalars and arrays
+    become plain Python values."""
+    if isinstance(value, dict):
+        pairs = [(k, finite_json(v)) for k, v in value.items()]
+        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
+    if isinstance(value, list | tuple | np.ndarray):
+        items = [finite_json(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        return [v for v, _ in items], sum(n for _, n in items)
+    if isinstance(value, float | np.floating):
+        return (float(value), 0) if math.isfinite(value) else (None, 1)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item(), 0
+    return value, 0
+
+
+def finite_faces(result: dict[str, Any]) -> dict[str, Any]:
+    """A reconstruct result whose faces hold no NaN/inf: those become null, and the face gets a 'warning'."""
+    faces = []
+    for face in result.get("faces", []):
+        clean, bad = finite_json(face)
+        if bad:
+            clean["warning"] = f"{bad} non-finite model outputs (NaN/inf) written as null: degenerate prediction"
+        faces.append(clean)
+    return {**result, "faces": faces}
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 1) -> Path:
+    """Write strict JSON (NaN/inf as null) via a temporary file + rename, so a reader (or a parallel run
+    into the same folder) never sees a partial file; OSError -> one-line DataFileError naming the file."""
+    path = Path(path)
+    text = json.dumps(finite_json(data)[0], indent=indent, allow_nan=False)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                         delete=False, encoding="utf-8") as fh:
+            tmp = fh.name
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise DataFileError(f"{path}: cannot write ({e.strerror or e})") from None
+    return path
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Create the output folder or say in one line why it cannot be used (a file, read-only, ...)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataFileError(f"{path}: cannot create the output folder ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataFileError(f"{path}: the output folder is not writable")
+    return path
