@@ -60,8 +60,8 @@ def aligned_template(celeba: Path, cache: Path, count: int = 200) -> dict[str, n
     return dict(np.load(path))
 
 
-def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str, crop: bool) -> tuple | None:
-    """(roi, params, landmarks, dlib embedding, crop) of the largest face; aligned photos: the template's
+def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str) -> tuple | None:
+    """(roi, params, landmarks, dlib embedding) of the largest face; aligned photos: the template's
     roi and landmarks (their params are NaN: no 3DMM label), so only dlib runs on them."""
     from tfface.inference.reconstructor import largest_face
 
@@ -73,14 +73,13 @@ def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str, crop:
             return None
         face = largest_face(faces)
         roi, params, landmarks = face.roi_box, face.params, face.landmarks
-    pixels = rec.crops(image, roi[None])[0] if crop else np.zeros((1, 1, 3), np.uint8)
-    return roi, params, landmarks, dlib(image, landmarks), pixels
+    return roi, params, landmarks, dlib(image, landmarks)
 
 
 def teacher_labels(celeba: Path, out: Path, chunk: int = 500, reverse: bool = False) -> dict[str, np.ndarray]:
     """Every photo of both folders: the 3DDFA_V2 regressor's roi/params/landmarks (BlazeFace + one refine)
     and dlib's embedding. Cached in chunks under OUT/labels/ (resumable; `reverse` lets a second process
-    work from the end); the held-out photos keep their 120 px crops for the report."""
+    work from the end)."""
     from tfface.data.teacher import DlibTeacher
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.io.images import read_image
@@ -88,7 +87,6 @@ def teacher_labels(celeba: Path, out: Path, chunk: int = 500, reverse: bool = Fa
     photos = photo_list(celeba)
     cache = out / "labels"
     cache.mkdir(parents=True, exist_ok=True)
-    _, held = split_identities(np.array([p for folder, _, p in photos if folder == FOLDERS[0]]))
     template = aligned_template(celeba, cache)
     starts = list(range(0, len(photos), chunk))
     with FaceReconstructor() as rec:
@@ -97,18 +95,25 @@ def teacher_labels(celeba: Path, out: Path, chunk: int = 500, reverse: bool = Fa
             path = cache / f"chunk{c // chunk:04d}.npz"
             if path.is_file():
                 continue
-            rows: dict[str, list] = {k: [] for k in LABEL_KEYS + ("crops",)}
+            rows: dict[str, list] = {k: [] for k in LABEL_KEYS}
             for folder, name, person in photos[c:c + chunk]:
-                labels = label_photo(rec, dlib, template, read_image(celeba / folder / name), folder, person in held)
+                labels = label_photo(rec, dlib, template, read_image(celeba / folder / name), folder)
                 if labels is None:
                     continue
                 for key, value in zip(rows, (name, folder, *labels[:3], person, *labels[3:])):
                     rows[key].append(value)
             tmp = cache / f"tmp{c // chunk:04d}.npz"
-            np.savez(tmp, **{k: np.array(v, dtype=object if k == "crops" else None) for k, v in rows.items()})
+            np.savez(tmp, **{k: np.array(v) for k, v in rows.items()})
             tmp.rename(path)
-    parts = [dict(np.load(f, allow_pickle=True)) for f in sorted(cache.glob("chunk*.npz"))]
-    return {k: np.concatenate([p[k] for p in parts]) for k in LABEL_KEYS + ("crops",)}
+    return cached_labels(out)
+
+
+def cached_labels(out: Path) -> dict[str, np.ndarray]:
+    """The labelled chunks written so far under OUT/labels/."""
+    parts = [np.load(f) for f in sorted((out / "labels").glob("chunk*.npz"))]
+    if not parts:
+        raise SystemExit(f"no teacher labels under {out / 'labels'}: run the 'data' stage")
+    return {k: np.concatenate([p[k] for p in parts]) for k in LABEL_KEYS}
 
 
 def split_identities(identity: np.ndarray) -> tuple[dict[int, int], set[int]]:
@@ -122,76 +127,100 @@ def split_identities(identity: np.ndarray) -> tuple[dict[int, int], set[int]]:
 
 def fitted_labels(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Surrogate labels from the fitter: per person, one shared identity fitted to the teacher's 68
-    landmarks of all their photos, with per-photo pose and expression (Liu et al.)."""
+    landmarks of all their in-the-wild photos, with per-photo pose and expression (Liu et al.)."""
     from tfface.fitting import FitConfig, fit_crop_labels
     from tfface.fitting.labels import bfm_fitter
 
     # the teacher's landmarks are fixed model vertices: no silhouette down-weighting
     fitter = bfm_fitter(FitConfig(silhouette_contour=False))
-    rois, params = np.zeros_like(t["rois"]), np.zeros_like(t["params"])
-    nme = np.zeros(len(params))
-    for person in tqdm(np.unique(t["identity"]), desc="shared-identity fits"):
-        idx = np.flatnonzero(t["identity"] == person)
+    rois, params = t["rois"].copy(), t["params"].copy()
+    wild = t["folder"] == FOLDERS[0]
+    for person in tqdm(np.unique(t["identity"][wild]), desc="shared-identity fits"):
+        idx = np.flatnonzero(wild & (t["identity"] == person))
         labels = fit_crop_labels(t["landmarks"][idx], fitter, shared_identity=len(idx) > 1)
-        rois[idx], params[idx], nme[idx] = labels.roi_boxes, labels.params, labels.fit.nme
-    print(f"fit residual NME to the teacher's landmarks: mean {100 * nme.mean():.2f} %, "
-          f"95th pct {100 * np.percentile(nme, 95):.2f} %")
+        rois[idx], params[idx] = labels.roi_boxes, labels.params
     return {**t, "rois": rois, "params": params}
 
 
-def build_data(celeba: Path, out: Path, labels: str = "teacher") -> None:
+GROUPS = ("train_wild", "train_aligned", "val", "test", "test_aligned")
+
+
+def group_of(folder: str, person: int, held_out: set[int], rng: np.random.Generator) -> str:
+    """Held-out people -> test (either folder); 5 % of the rest -> val; else train by folder."""
+    if person in held_out:
+        return "test" if folder == FOLDERS[0] else "test_aligned"
+    if rng.random() < 0.05:
+        return "val"
+    return "train_wild" if folder == FOLDERS[0] else "train_aligned"
+
+
+def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = False,
+               epochs: tuple[int, int] = (3, 12), steps: int = 100) -> None:
+    """Records for every labelled photo: in-the-wild ones with 3DMM labels, identity class, attributes
+    where the attribute file has a row and dlib's embedding; aligned ones with attributes + embedding."""
     from tfface.data.celeba import read_attributes
     from tfface.data.records import FaceRecord, write_shards
 
-    t = teacher_labels(celeba, out)
+    t = cached_labels(out) if cached else teacher_labels(celeba, out)
     t = fitted_labels(t) if labels == "fitted" else t
-    names, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
-    classes, held_out = split_identities(t["identity"])
+    _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
+    classes, held_out = split_identities(t["identity"][t["folder"] == FOLDERS[0]])
     rng = np.random.default_rng(0)
-    groups: dict[str, list] = {"train_all": [], "train_attr": [], "val": [], "test": []}
+    groups: dict[str, list] = {g: [] for g in GROUPS}
+    teacher = centred(t["teacher"], ~np.isin(t["identity"], list(held_out)))
     for i, name in enumerate(t["names"]):
-        person = int(t["identity"][i])
-        labels = attr.get(str(name))
-        record = FaceRecord(
-            image=celeba / "img_celeba" / str(name), source="celeba", key=str(name), roi=t["rois"][i],
-            params=t["params"][i], landmarks=t["landmarks"][i][:, :2],
-            attributes=None if labels is None else (labels > 0).astype(np.float32),
-            identity=classes.get(person, -1), split="test" if person in held_out else "train")
-        if person in held_out:
-            groups["test"].append(record)
-        elif rng.random() < 0.05:
-            groups["val"].append(record)
-        else:
-            groups["train_all"].append(record)
-            if labels is not None:
-                groups["train_attr"].append(record)
+        folder, person, row = str(t["folder"][i]), int(t["identity"][i]), attr.get(str(name))
+        has_3d = np.all(np.isfinite(t["params"][i]))
+        groups[group_of(folder, person, held_out, rng)].append(FaceRecord(
+            image=celeba / folder / str(name), source=folder, key=f"{folder}/{name}", roi=t["rois"][i],
+            params=t["params"][i] if has_3d else None, landmarks=t["landmarks"][i][:, :2] if has_3d else None,
+            attributes=None if row is None else (row > 0).astype(np.float32), identity=classes.get(person, -1),
+            teacher=teacher[i]))
     for group, records in groups.items():
+        if group.startswith("test"):
+            continue  # the report cuts held-out crops straight from the photos
         summary = write_shards(records, out / "records" / group, prefix=group, shard_size=512)
-        print(group, json.dumps(summary)[:400])
-    write_configs(out, len(classes))
+        print(group, summary["written"], "records")
+    attrs = np.array([r.attributes for r in groups["train_wild"] + groups["train_aligned"] if r.attributes is not None])
+    write_configs(out, len(classes), attrs.mean(axis=0), epochs, steps, validation=bool(groups["val"]))
 
 
-def write_configs(out: Path, num_ids: int) -> None:
+def centred(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """dlib's embeddings share one large mean direction (any two faces score cos ~0.7): without it the
+    distillation target is what tells people apart. Unit-norm, minus the training faces' mean."""
+    e = embeddings - embeddings[train].mean(axis=0)
+    return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+
+
+def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tuple[int, int] = (3, 12),
+                  steps: int = 100, validation: bool = True) -> None:
+    """data.yaml (32 in-the-wild + 32 aligned faces per batch) and the joint / 3DMM-only training configs."""
     data = {"sources": [
-        {"name": "celeba_all", "files": ["records/train_all/*.tfrecord"], "quota": 48, "task": "params"},
-        {"name": "celeba_attr", "files": ["records/train_attr/*.tfrecord"], "quota": 16, "task": "attributes"}],
-        "validation": [{"name": "celeba_val", "files": ["records/val/*.tfrecord"], "quota": 64}]}
+        {"name": "wild", "files": ["records/train_wild/*.tfrecord"], "quota": 32, "task": "params"},
+        {"name": "aligned", "files": ["records/train_aligned/*.tfrecord"], "quota": 32, "task": "attributes"}],
+        "validation": [{"name": "val", "files": ["records/val/*.tfrecord"], "quota": 64}] if validation else [],
+        "augment": {"max_rotation": 20.0, "min_scale": 0.85, "max_scale": 1.15, "occlusion": 0.3,
+                    "downscale": 0.3, "min_resolution": 0.35}}
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    rate = np.clip(positive_rate, 0.02, 0.98)
     common = {
         "model": {"init_preset": "tfface_mb05_3ddfa", "num_ids": num_ids, "id_head": "arcface",
-                  "freeze_batch_norm": True},
+                  "id_latent_dim": 128, "id_hidden_dim": 512, "freeze_batch_norm": True},
         "data": {"source": "pipeline", "pipeline_config": str(out / "data.yaml"), "batch_size": 64,
-                 "steps_per_epoch": 60, "validation_steps": 3},
+                 "steps_per_epoch": steps, "validation_steps": 3 if validation else 0},
         "optimizer": {"learning_rate": 1.0e-4},
     }
     # New heads first (backbone and 3DMM head frozen, so 3DMM is untouched), then everything together.
-    heads = {"name": "heads", "epochs": 4, "trainable": ["attributes", "identity", "residual", "decoders"],
+    heads = {"name": "heads", "epochs": epochs[0], "trainable": ["attributes", "identity", "residual", "decoders"],
              "learning_rate": 1.0e-3}
-    joint = {**common, "loss": {"wpdc": 1.0, "landmarks": 0.01, "shape": 0.01, "attributes": 1.0,
-                                "identity": 0.05, "id_consistency": 0.001, "id_loss": "arcface"},
-             "phases": [heads, {"name": "end_to_end", "epochs": 6}], "trainer": {"output_dir": str(out / "joint")}}
-    only = {**common, "loss": {"wpdc": 1.0, "landmarks": 0.01, "shape": 0.0, "attributes": 0.0, "identity": 0.0},
-            "phases": [{"name": "end_to_end", "epochs": 6}], "trainer": {"output_dir": str(out / "3dmm_only")}}
+    # wpdc x4: the 3DMM head's loss is ~0.004 at the teacher's level, far below the new tasks' losses
+    joint = {**common, "loss": {"wpdc": 4.0, "landmarks": 0.02, "shape": 0.01, "attributes": 1.0,
+                                "attribute_pos_weight": [round(float(v), 3) for v in np.sqrt((1 - rate) / rate)],
+                                "identity": 0.02, "id_consistency": 0.001, "id_loss": "arcface",
+                                "distill": 1.0, "distill_structure": 2.0},
+             "phases": [heads, {"name": "end_to_end", "epochs": epochs[1]}], "trainer": {"output_dir": str(out / "joint")}}
+    only = {**common, "loss": {"wpdc": 4.0, "landmarks": 0.02, "shape": 0.0, "attributes": 0.0, "identity": 0.0},
+            "phases": [{"name": "end_to_end", "epochs": epochs[1]}], "trainer": {"output_dir": str(out / "3dmm_only")}}
     (out / "train_joint.yaml").write_text(yaml.safe_dump(joint, sort_keys=False))
     (out / "train_3dmm.yaml").write_text(yaml.safe_dump(only, sort_keys=False))
 
@@ -211,107 +240,133 @@ def load_run(run: Path, name: str, weights: str | None = None):
     return Preset(name, model, teacher.preprocessor, teacher.param_stats, teacher.shape_model, teacher.config)
 
 
-def held_out(celeba: Path, out: Path) -> dict[str, np.ndarray]:
-    """The held-out identities' teacher crops, identities and (where labelled) attributes."""
+def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
+    """val (threshold choice), test and test_aligned (held-out people): 120 px crops cut at the labelled
+    rois by the one crop rule, identities, attributes (-1 where unlabelled) and dlib's embeddings."""
     from tfface.data.celeba import read_attributes
+    from tfface.io.images import read_image
+    from tfface.models.preprocessor import FacePreprocessor
 
-    t = teacher_labels(celeba, out)
-    _, held = split_identities(t["identity"])
-    keep = np.isin(t["identity"], list(held))
+    t = cached_labels(out)
     _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
-    names = t["names"][keep]
-    labels = np.array([(attr[str(n)] > 0) if str(n) in attr else np.full(40, -1) for n in names], np.int8)
-    return {"crops": t["crops"][keep], "identity": t["identity"][keep], "attributes": labels}
+    _, held = split_identities(t["identity"][t["folder"] == FOLDERS[0]])
+    rng = np.random.default_rng(0)
+    group = np.array([group_of(str(f), int(p), held, rng) for f, p in zip(t["folder"], t["identity"])])
+    pre = FacePreprocessor()
+    sets = {}
+    for name in ("val", "test", "test_aligned"):
+        idx = np.flatnonzero(group == name)
+        if not len(idx):
+            continue
+        crops = np.stack([pre.crop(read_image(celeba / str(t["folder"][i]) / str(t["names"][i])), t["rois"][i])
+                          for i in tqdm(idx, desc=f"{name} crops")])
+        labels = np.array([(attr[str(t["names"][i])] > 0) if str(t["names"][i]) in attr else np.full(40, -1)
+                           for i in idx], np.int8)
+        sets[name] = {"crops": crops, "identity": t["identity"][idx], "attributes": labels, "teacher": t["teacher"][idx]}
+    return sets
 
 
-def evaluate_run(runner, test: dict[str, np.ndarray], aflw: Path) -> dict:
-    from tfface.data.celeba import read_attributes  # noqa: F401
+def run_outputs(runner, crops: np.ndarray) -> dict[str, np.ndarray]:
+    outs = [runner(crops[i:i + 64]) for i in range(0, len(crops), 64)]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0] if k in ("attributes", "embedding")}
+
+
+def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) -> dict:
+    """AFLW2000-3D NME (GT crops); attributes on the held-out in-the-wild photos at thresholds chosen on
+    val; verification on held-out pairs with the threshold at FAR 1 %."""
     from tfface.evaluation.aflw2000 import evaluate_aflw2000
-    from tfface.evaluation.attributes import attribute_metrics
-    from tfface.evaluation.verification import best_threshold, generate_pairs, stratified_folds, verification_metrics
-    from tfface.export.metadata import CELEBA_ATTRIBUTES
+    from tfface.evaluation.attributes import attribute_metrics, choose_thresholds
+    from tfface.evaluation.verification import embedding_verification
+    from tfface.data.celeba import ATTRIBUTE_NAMES
 
-    result = {"aflw2000": evaluate_aflw2000(runner, aflw, crop="gt", progress=False)["metrics"]}
-    out = {k: [] for k in ("attributes", "embedding")}
-    for i in range(0, len(test["crops"]), 64):
-        o = runner(test["crops"][i:i + 64])
-        for k in out:
-            if k in o:
-                out[k].append(o[k])
-    if out["attributes"]:
-        labelled = test["attributes"][:, 0] >= 0
-        probs = np.concatenate(out["attributes"])[labelled]
-        m = attribute_metrics(probs, test["attributes"][labelled], CELEBA_ATTRIBUTES)
-        result["attributes"] = {k: v for k, v in m.items() if k != "per_attribute"}
-    if out["embedding"]:
-        emb = np.concatenate(out["embedding"])
-        index = {i: [i] for i in range(len(emb))}
-        people: dict[str, list[int]] = {}
-        for i, person in enumerate(test["identity"]):
-            people.setdefault(str(person), []).append(i)
-        first, second, same = generate_pairs({k: [Path(str(i)) for i in v] for k, v in people.items()}, 3000, seed=0)
-        a = emb[[int(str(p)) for p in first]]
-        b = emb[[int(str(p)) for p in second]]
-        scores = np.sum(a * b, axis=1)
-        m = verification_metrics(scores, same, stratified_folds(same, 10, 0))
-        threshold, _ = best_threshold(scores, same)
-        result["verification"] = {"pairs": m["pairs"], "accuracy_mean": m["accuracy_mean"],
-                                  "accuracy_std": m["accuracy_std"], "auc": m["auc"], "threshold": threshold}
-        del index
+    result = {"aflw2000": evaluate_aflw2000(runner, aflw, crop="gt", limit=aflw_limit, progress=False)["metrics"]}
+    out = {name: run_outputs(runner, s["crops"]) for name, s in sets.items()}
+    if "attributes" in out["test"]:
+        val = sets["val"]["attributes"][:, 0] >= 0 if "val" in sets else np.zeros(0, bool)
+        thresholds = (choose_thresholds(out["val"]["attributes"][val], sets["val"]["attributes"][val]) if val.any()
+                      else np.full(len(ATTRIBUTE_NAMES), 0.5))
+        for name in ("test", "test_aligned"):
+            if name not in sets:
+                continue
+            lab = sets[name]["attributes"][:, 0] >= 0
+            if lab.any():
+                for key, t in (("attributes", 0.5), ("attributes_tuned", thresholds)):
+                    m = attribute_metrics(out[name]["attributes"][lab], sets[name]["attributes"][lab], ATTRIBUTE_NAMES, t)
+                    result[f"{key}_{name}"] = {k: v for k, v in m.items() if k not in ("per_attribute", "threshold")}
+        result["attribute_thresholds"] = [round(float(v), 3) for v in thresholds]
+    if "embedding" in out["test"]:
+        result["verification"] = embedding_verification(out["test"]["embedding"], sets["test"]["identity"])
     return result
 
 
-def report(celeba: Path, out: Path, aflw: Path) -> None:
+def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True) -> dict:
+    from tfface.evaluation.verification import embedding_verification
     from tfface.runtimes import KerasRunner
 
-    test = held_out(celeba, out)
-    runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa",
-            "3DMM only": (out / "3dmm_only", None),
-            "heads only (frozen backbone: phase 1 of the joint run)": (out / "joint", "phase0_heads.weights.h5"),
-            "joint (3DMM + attributes + identity)": (out / "joint", None)}
+    sets = eval_sets(celeba, out)
+    runs = {"joint (3DMM + attributes + identity distillation)": (out / "joint", None)}
+    if baselines:
+        runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
+                **runs, "3DMM only": (out / "3dmm_only", None)}
     results = {}
     for name, spec in runs.items():
-        preset = spec if isinstance(spec, str) else load_run(*spec[:1], name, spec[1])
-        results[name] = evaluate_run(KerasRunner(preset), test, aflw)
+        if not isinstance(spec, str) and not (spec[0] / "model.keras").is_file():
+            continue
+        preset = spec if isinstance(spec, str) else load_run(spec[0], name, spec[1])
+        results[name] = evaluate_run(KerasRunner(preset), sets, aflw, aflw_limit)
         print(name, json.dumps(results[name]["aflw2000"]["nme_2d"]))
-    (out / "report.json").write_text(json.dumps(results, indent=1, default=float))
-    (out / "report.md").write_text(report_markdown(results, len(test["crops"]),
-                                                   int((test["attributes"][:, 0] >= 0).sum())))
+    teacher = {"verification": embedding_verification(sets["test"]["teacher"], sets["test"]["identity"])}
+    results["dlib ResNet (the distillation teacher, same pairs)"] = teacher
+    write_json(out / "report.json", results)
+    (out / "report.md").write_text(report_markdown(results, sets))
     print((out / "report.md").read_text())
+    return results
 
 
-def report_markdown(results: dict, test_photos: int, attr_photos: int) -> str:
-    lines = ["| model | AFLW2000-3D NME 0-30 / 30-60 / 60-90 / mean (%) | attributes acc / balanced acc "
-             f"({attr_photos} held-out photos) | verification acc / AUC ({test_photos} held-out photos, 50 ids) |",
-             "|---|---|---|---|"]
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float, allow_nan=False))
+    tmp.rename(path)
+
+
+def report_markdown(results: dict, sets: dict) -> str:
+    n_attr = int((sets["test"]["attributes"][:, 0] >= 0).sum())
+    lines = ["| model | AFLW2000-3D NME 0-30 / 30-60 / 60-90 / mean (%) | attributes acc / balanced acc, at 0.5 → "
+             f"at tuned thresholds ({n_attr} held-out in-the-wild photos) | verification acc / AUC / TAR@FAR1% "
+             f"({len(sets['test']['crops'])} held-out photos, 50 people) |", "|---|---|---|---|"]
     for name, r in results.items():
-        n = r["aflw2000"]["nme_2d"]
-        nme = " / ".join(f"{v:.2f}" for v in list(n.values())[:4])
-        a = r.get("attributes")
-        att = f"{100 * a['mean_accuracy']:.1f} / {100 * a['mean_balanced_accuracy']:.1f}" if a else "–"
+        nme = " / ".join(f"{v:.2f}" for v in list(r["aflw2000"]["nme_2d"].values())[:4]) if "aflw2000" in r else "–"
+        a, b = r.get("attributes_test"), r.get("attributes_tuned_test")
+        att = (f"{100 * a['mean_accuracy']:.1f} / {100 * a['mean_balanced_accuracy']:.1f} → "
+               f"{100 * b['mean_accuracy']:.1f} / {100 * b['mean_balanced_accuracy']:.1f}") if a else "–"
         v = r.get("verification")
-        ver = f"{100 * v['accuracy_mean']:.1f} ± {100 * v['accuracy_std']:.1f} / {v['auc']:.3f}" if v else "–"
+        ver = (f"{100 * v['accuracy_mean']:.1f} ± {100 * v['accuracy_std']:.1f} / {v['auc']:.3f} / "
+               f"{100 * v['tar_at_far']['0.01']:.1f}") if v else "–"
         lines.append(f"| {name} | {nme} | {att} | {ver} |")
-    a = next((r["attributes"] for r in results.values() if "attributes" in r), None)
+    a = next((r["attributes_test"] for r in results.values() if "attributes_test" in r), None)
     if a:
         lines.append(f"| majority class per attribute (of the test labels) | – | "
-                     f"{100 * a['majority_mean_accuracy']:.1f} / 50.0 | 50.0 / 0.500 |")
+                     f"{100 * a['majority_mean_accuracy']:.1f} / 50.0 | 50.0 / 0.500 / – |")
     return "\n".join(lines) + "\n"
 
 
 def ship(out: Path, target: Path) -> None:
-    """The joint run as the shipped preset, with the verification threshold chosen on the held-out pairs."""
+    """The joint run as the shipped preset, with the verification threshold at FAR 1 % on the held-out
+    pairs and the attribute thresholds chosen on val."""
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
     joint = next(r for name, r in results.items() if name.startswith("joint"))
     teacher = load_preset(DEFAULT_PRESET)
     model = load_run(out / "joint", "joint").model
-    extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + "
-                            "identity embedding, fine-tuned from tfface_mb05_3ddfa on the CelebA sample",
+    extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
+                            "identity embedding distilled from dlib's ResNet, fine-tuned from tfface_mb05_3ddfa "
+                            "on the CelebA sample",
              "licence": "weights trained on CelebA photos: non-commercial research use only (see README)",
-             "verification_threshold": round(float(joint["verification"]["threshold"]), 4),
-             "held_out_report": {k: joint[k] for k in ("attributes", "verification")},
+             "verification_threshold": round(float(joint["verification"]["threshold_at_far"]), 4),
+             "verification_far": joint["verification"]["far"],
+             "attribute_thresholds": joint["attribute_thresholds"],
+             "held_out_report": {k: v for k, v in joint.items() if k not in ("aflw2000", "attribute_thresholds")},
              "aflw2000_nme_2d": joint["aflw2000"]["nme_2d"]}
     save_preset(model, target, teacher.param_stats, teacher.preprocessor, extra=extra)
     print(f"wrote {target} ({sum(f.stat().st_size for f in target.iterdir()) / 1e6:.1f} MB)")
@@ -325,13 +380,19 @@ def main() -> None:
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
     parser.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/joint"))
+    parser.add_argument("--cached-labels", action="store_true",
+                        help="data: build records from the teacher labels computed so far (no labelling)")
+    parser.add_argument("--epochs", type=int, nargs=2, default=(3, 12), help="data: heads / end-to-end epochs")
+    parser.add_argument("--steps", type=int, default=100, help="data: steps per epoch")
+    parser.add_argument("--target", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "tfface/assets/presets/tfface_mb05_joint")
     args = parser.parse_args()
     if args.stage == "data":
-        build_data(args.celeba, args.output, args.labels)
+        build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps)
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw)
     else:
-        ship(args.output, Path(__file__).resolve().parents[1] / "tfface/assets/presets/tfface_mb05_joint")
+        ship(args.output, args.target)
 
 
 if __name__ == "__main__":

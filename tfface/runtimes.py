@@ -38,6 +38,7 @@ class Runner:
     outputs: tuple[str, ...] = ("params",)
     attribute_names: Sequence[str] = ()  # names of the "attributes" outputs, in order
     verification_threshold: float | None = None  # chosen on held-out identities when the model was made
+    verification_far: float | None = None  # the false-accept rate that threshold had on them
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         crops = self._check(crops)
@@ -92,6 +93,7 @@ class KerasRunner(Runner):
         self._predict = _compiled_call(self.preset.model)
         self.attribute_names = self.preset.attribute_names
         self.verification_threshold = self.preset.config.get("verification_threshold")
+        self.verification_far = self.preset.config.get("verification_far")
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:
@@ -163,6 +165,7 @@ class _ExportedRunner(Runner):
         self.outputs = tuple(md["model_outputs"])
         self.attribute_names = list(md.get("attribute_names") or [])
         self.verification_threshold = md.get("verification_threshold")
+        self.verification_far = md.get("verification_far")
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:

@@ -25,11 +25,16 @@ class AugmentConfig:
     saturation: float = 0.2
     occlusion: float = 0.2  # probability of one grey rectangle
     max_occlusion: float = 0.4  # its largest side, fraction of the output size
+    downscale: float = 0.0  # probability of a low-resolution copy (down and back up), per image
+    min_resolution: float = 0.35  # its smallest side, fraction of the output size (drawn per batch)
 
     def __post_init__(self) -> None:
         if not 0 <= self.flip <= 1 or not 0 <= self.occlusion <= 1:
             raise ValueError(f"flip and occlusion are probabilities in [0, 1]. Received: flip={self.flip}, "
                              f"occlusion={self.occlusion}")
+        if not 0 <= self.downscale <= 1 or not 0 < self.min_resolution <= 1:
+            raise ValueError(f"downscale is a probability and min_resolution in (0, 1]. Received: "
+                             f"downscale={self.downscale}, min_resolution={self.min_resolution}")
         if not 0 < self.min_scale <= self.max_scale:
             raise ValueError(f"need 0 < min_scale <= max_scale. Received: {self.min_scale}, {self.max_scale}")
 
@@ -51,19 +56,25 @@ def random_affine(config: AugmentConfig, seed: tf.Tensor, base_scale: tf.Tensor,
                                  [(size - 1.0) / 2.0] * 2, shift[None])
 
 
-PHOTOMETRIC_DRAWS = 9
+PHOTOMETRIC_DRAWS = 11
 
 
 def photometric_draws(seed: tf.Tensor) -> tf.Tensor:
-    """One sample's (9,) uniform draws for `augment_pixels` (drawn per sample, applied per batch)."""
-    return _uniform(seed, 2, [PHOTOMETRIC_DRAWS])
+    """One sample's (11,) uniform draws for `augment_pixels` (drawn per sample, applied per batch)."""
+    return tf.concat([_uniform(seed, 2, [9]), _uniform(seed, 3, [2])], axis=0)
 
 
 def augment_pixels(config: AugmentConfig, pixels: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
     """Per-image photometric jitter and a random occluder on float32 RGB (B, S, S, 3) in [0, 255];
-    `u` (B, 9) from `photometric_draws`, so an image's jitter does not depend on its batch."""
+    `u` (B, 11) from `photometric_draws`, so an image's jitter does not depend on its batch."""
     col = lambda i: u[:, i, None, None, None]  # noqa: E731
     x = pixels
+    if config.downscale:  # small, blurry faces (e.g. CelebA's half-resolution crops) exist in the wild too
+        size = tf.shape(x)[1]
+        factor = config.min_resolution + (1.0 - config.min_resolution) * u[0, 10]
+        small = tf.maximum(8, tf.cast(tf.cast(size, tf.float32) * factor, tf.int32))
+        low = tf.image.resize(tf.image.resize(x, [small, small], antialias=True), [size, size])
+        x = tf.where(col(9) < config.downscale, low, x)
     if config.brightness:
         x = x + (2.0 * col(0) - 1.0) * config.brightness * 255.0
     if config.contrast:

@@ -193,6 +193,45 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
             "auc": float(np.trapezoid(tar, far))}
 
 
+def threshold_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
+    """The lowest threshold whose false-accept rate on these pairs is <= far ('same' when score >= t)."""
+    neg = np.sort(np.asarray(scores, np.float64)[~np.asarray(same, bool)])[::-1]
+    if not len(neg):
+        raise DataFileError("no different-identity pairs to choose a threshold at a false-accept rate")
+    allowed = int(np.floor(far * len(neg)))  # at most this many different pairs may pass
+    return float(neg[allowed] + 1e-6) if allowed < len(neg) else float(neg[-1])
+
+
+def embedding_pairs(identities: np.ndarray, num_pairs: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
+                                                                                             np.ndarray]:
+    """Balanced same/different pairs of rows, drawn from one identity label per row: (rows a, rows b, same)."""
+    people: dict[str, list[Path]] = {}
+    for i, person in enumerate(np.asarray(identities).tolist()):
+        people.setdefault(str(person), []).append(Path(str(i)))
+    first, second, same = generate_pairs(people, num_pairs, seed)
+    return np.array([int(str(p)) for p in first]), np.array([int(str(p)) for p in second]), same
+
+
+def embedding_verification(embeddings: np.ndarray, identities: np.ndarray, num_pairs: int = 3000, seed: int = 0,
+                           far: float = 1e-2) -> dict[str, Any]:
+    """Held-out embeddings (N, D) + identities (N,) -> LFW-style metrics on balanced pairs, plus the
+    threshold at `far` on all pairs (what a shipped model uses) and the accuracy of a threshold chosen on
+    one half of the pairs and scored on the other."""
+    a, b, same = embedding_pairs(identities, num_pairs, seed)
+    e = np.asarray(embeddings, np.float64)
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    scores = np.sum(e[a] * e[b], axis=1)
+    halves = stratified_folds(same, 2, seed)
+    t_half, _ = best_threshold(scores[halves == 0], same[halves == 0])
+    result = verification_metrics(scores, same, stratified_folds(same, 10, seed))
+    threshold = threshold_at_far(scores, same, far)
+    return {**{k: v for k, v in result.items() if k not in ("fold_accuracy", "fold_threshold")},
+            "half_split_accuracy": float(np.mean((scores[halves == 1] >= t_half) == same[halves == 1])),
+            "far": far, "threshold_at_far": threshold,
+            "tar_at_threshold": float(np.mean(scores[same] >= threshold)),
+            "far_at_threshold": float(np.mean(scores[~same] >= threshold))}
+
+
 # ---------------------------------------------------------------------------------------------------
 # Running a model
 

@@ -63,4 +63,6 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
     }
     if preset.config.get("verification_threshold") is not None:  # chosen on held-out identities
         md["verification_threshold"] = float(preset.config["verification_threshold"])
+        if preset.config.get("verification_far") is not None:
+            md["verification_far"] = float(preset.config["verification_far"])
     return md

@@ -32,10 +32,11 @@ class Verification:
     threshold: float
     a: str
     b: str
+    far: float | None = None  # the false-accept rate of the threshold on held-out pairs (None: not known)
 
     def to_json(self) -> dict[str, Any]:
         return {"similarity": round(self.similarity, 6), "same": self.same, "threshold": self.threshold,
-                "a": self.a, "b": self.b}
+                "far": self.far, "a": self.a, "b": self.b}
 
 
 class FaceVerifier:
@@ -49,6 +50,7 @@ class FaceVerifier:
             raise TffaceError(f"'{runner.name}' has no 'embedding' output, needed for face verification; "
                               f"use a joint model such as {JOINT_PRESET}")
         self.threshold = float(threshold if threshold is not None else _model_threshold(runner))
+        self.far = runner.verification_far if threshold is None else None
 
     def embed(self, path: str | os.PathLike) -> np.ndarray:
         """The embedding of the largest face in the photo at `path`."""
@@ -59,7 +61,7 @@ class FaceVerifier:
 
     def __call__(self, a: str | os.PathLike, b: str | os.PathLike) -> Verification:
         similarity = cosine_similarity(self.embed(a), self.embed(b))
-        return Verification(similarity, similarity >= self.threshold, self.threshold, str(a), str(b))
+        return Verification(similarity, similarity >= self.threshold, self.threshold, str(a), str(b), self.far)
 
     def close(self) -> None:
         self.reconstructor.close()

@@ -36,7 +36,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "backbone": (),
     "params": ("fc_param", "fc_pose", "fc_id", "fc_exp"),
     "attributes": ("fc_attributes",),
-    "identity": ("id_latent", "id_classifier"),
+    "identity": ("id_hidden", "id_latent", "id_classifier"),
     "residual": ("res_latent",),
     "decoders": ("id_decoder", "res_decoder"),
 }
@@ -55,6 +55,7 @@ class FaceModel(keras.Model):
 
     def __init__(self, backbone: keras.Model, num_params: int = PARAM_DIM, num_attributes: int = 40,
                  id_latent_dim: int = ID_DIM, res_latent_dim: int = 10, num_landmarks: int = 68,
+                 id_hidden_dim: int = 0,
                  num_ids: int = 0, id_head: str = "arcface", param_branches: bool = False,
                  dropout: float = 0.0, shape_scale: float = DDFA_SHAPE_SCALE,
                  sync_batch_norm: bool = False, freeze_batch_norm: bool = False, **kwargs: Any) -> None:
@@ -72,7 +73,9 @@ class FaceModel(keras.Model):
             params = layers.Concatenate(name="params", **f32)(branches)
         else:
             params = layers.Dense(num_params, name="fc_param", **f32)(x)
-        c_id = layers.Dense(id_latent_dim, name="id_latent", **f32)(x)
+        # an optional hidden layer gives the identity latent room to differ from the 3DMM features
+        h = layers.Dense(id_hidden_dim, activation="relu", name="id_hidden", **f32)(x) if id_hidden_dim else x
+        c_id = layers.Dense(id_latent_dim, name="id_latent", **f32)(h)
         c_res = layers.Dense(res_latent_dim, name="res_latent", **f32)(x)
         outputs = {
             "params": params,
@@ -89,7 +92,7 @@ class FaceModel(keras.Model):
         # === Config ===
         self.backbone = backbone
         self.num_params, self.num_attributes = num_params, num_attributes
-        self.id_latent_dim, self.res_latent_dim = id_latent_dim, res_latent_dim
+        self.id_latent_dim, self.res_latent_dim, self.id_hidden_dim = id_latent_dim, res_latent_dim, id_hidden_dim
         self.num_landmarks, self.num_ids, self.id_head = num_landmarks, num_ids, id_head
         self.param_branches, self.dropout, self.shape_scale = param_branches, dropout, shape_scale
         self.sync_batch_norm, self.freeze_batch_norm = sync_batch_norm, freeze_batch_norm
@@ -114,6 +117,7 @@ class FaceModel(keras.Model):
         return {"backbone": keras.saving.serialize_keras_object(self.backbone),
                 "num_params": self.num_params, "num_attributes": self.num_attributes,
                 "id_latent_dim": self.id_latent_dim, "res_latent_dim": self.res_latent_dim,
+                "id_hidden_dim": self.id_hidden_dim,
                 "num_landmarks": self.num_landmarks, "num_ids": self.num_ids, "id_head": self.id_head,
                 "param_branches": self.param_branches, "dropout": self.dropout,
                 "shape_scale": self.shape_scale, "sync_batch_norm": self.sync_batch_norm,
@@ -162,8 +166,9 @@ class FaceModel(keras.Model):
             latent, decoder = self.get_layer(f"{part}_latent"), self.get_layer(f"{part}_decoder")
             lat_k, lat_b = latent.get_weights()
             k = min(k_total, lat_k.shape[1])
-            lat_k[:, :k], lat_b[:k] = kernel[:, start:start + k], bias[start:start + k]
-            latent.set_weights([lat_k, lat_b])
+            if lat_k.shape[0] == kernel.shape[0]:  # a latent on the pooled features (no hidden layer)
+                lat_k[:, :k], lat_b[:k] = kernel[:, start:start + k], bias[start:start + k]
+                latent.set_weights([lat_k, lat_b])
             flat = basis.reshape(k_total, -1) * self.shape_scale  # decoders work in crop pixels
             dec_k = np.zeros_like(decoder.get_weights()[0])
             dec_k[:k] = flat[:k] * stats.std[start:start + k, None]

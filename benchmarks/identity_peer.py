@@ -1,0 +1,109 @@
+"""Face verification, tfface's joint preset beside dlib's ResNet recognizer, on the same held-out pairs.
+
+    python benchmarks/identity_peer.py [--celeba ../shared/data/celeba] [--preset tfface_mb05_joint]
+
+Held-out people: every 5th of the 250 identities of the in-the-wild CelebA sample (the split
+examples/make_joint_preset.py keeps out of training). Every photo is detected once (BlazeFace + one
+landmark refine); tfface embeds the 120 px crop, dlib (optional: `pip install -e .[teacher]`, skipped
+with a note when absent) embeds the same face with its own 5-point alignment. Pairs: 3,000 balanced
+pairs with a fixed seed. Columns: accuracy of a threshold chosen on one half of the pairs and scored
+on the other; LFW-style 10-fold accuracy; AUC; TAR at FAR 1 %; median ms per face of the embedding
+step alone (1 thread, crop/chip + network), and the ratio to tfface's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HELD_OUT_EVERY = 5  # as examples/make_joint_preset.py
+
+
+def held_out_photos(celeba: Path) -> list[tuple[Path, int]]:
+    from tfface.data.celeba import read_identities
+
+    ids = read_identities(celeba / "identity_CelebA_subset.txt")
+    held = set(sorted(set(ids.values()))[::HELD_OUT_EVERY])
+    return [(celeba / "img_celeba" / name, person) for name, person in sorted(ids.items()) if person in held]
+
+
+def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool) -> dict[str, tuple]:
+    from tqdm import tqdm
+
+    from tfface.inference.reconstructor import FaceReconstructor, largest_face
+    from tfface.io.images import read_image
+
+    teacher = None
+    if use_dlib:
+        from tfface.data.teacher import DlibTeacher
+
+        teacher = DlibTeacher()
+    rows: dict[str, list] = {"tfface": [], "dlib": [], "identity": [], "ms_tfface": [], "ms_dlib": []}
+    with FaceReconstructor(preset) as rec:
+        for path, person in tqdm(photos, desc="held-out photos"):
+            image = read_image(path)
+            faces = rec(image)
+            if not faces:
+                continue
+            face = largest_face(faces)
+            t0 = time.perf_counter()
+            emb = rec.runner(rec.crops(image, face.roi_box[None]))["embedding"][0]
+            rows["ms_tfface"].append(1000 * (time.perf_counter() - t0))
+            rows["tfface"].append(emb)
+            rows["identity"].append(person)
+            if teacher is not None:
+                t0 = time.perf_counter()
+                rows["dlib"].append(teacher(image, face.landmarks))
+                rows["ms_dlib"].append(1000 * (time.perf_counter() - t0))
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
+    parser.add_argument("--preset", default="tfface_mb05_joint")
+    parser.add_argument("--limit", type=int, default=None, help="first N held-out photos only")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    try:
+        import dlib  # noqa: F401
+
+        use_dlib = True
+    except ImportError:
+        use_dlib = False
+        print("dlib is not installed (pip install -e .[teacher]): its row is skipped", file=sys.stderr)
+    from tfface.evaluation.verification import embedding_verification
+
+    photos = held_out_photos(args.celeba)[:args.limit]
+    rows = embed_all(photos, args.preset, use_dlib)
+    table = {}
+    for name in ("tfface", "dlib") if use_dlib else ("tfface",):
+        m = embedding_verification(rows[name], rows["identity"])
+        table[name] = {"half_split_accuracy": m["half_split_accuracy"], "accuracy_10fold": m["accuracy_mean"],
+                       "auc": m["auc"], "tar_at_far_1%": m["tar_at_far"]["0.01"],
+                       "ms_per_face": float(np.median(rows[f"ms_{name}"]))}
+    print(f"{len(rows['identity'])} held-out photos of {len(set(rows['identity'].tolist()))} people, "
+          f"{m['pairs']} pairs")
+    print("| model | accuracy (half split) | accuracy (10-fold) | AUC | TAR@FAR1% | ms / face | ms vs tfface |")
+    print("|---|---|---|---|---|---|---|")
+    base = table["tfface"]["ms_per_face"]
+    for name, r in table.items():
+        label = f"tfface {args.preset}" if name == "tfface" else "dlib ResNet (face_recognition)"
+        print(f"| {label} | {100 * r['half_split_accuracy']:.1f} | {100 * r['accuracy_10fold']:.1f} | {r['auc']:.3f} | "
+              f"{100 * r['tar_at_far_1%']:.1f} | {r['ms_per_face']:.1f} | {r['ms_per_face'] / base:.1f}x |")
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The documented reproduction of the joint preset (examples/make_joint_preset.py data -> tfface train ->
+report -> ship) runs end to end on a tiny CelebA-like subset, and ships what `tfface verify` needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import REPO, shared_path
+
+pytest.importorskip("dlib", reason="the distillation teacher is an optional extra: pip install -e .[teacher]")
+pytest.importorskip("face_recognition_models")
+pytestmark = pytest.mark.slow
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_joint_preset", REPO / "examples" / "make_joint_preset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_celeba(root, people: int = 10, per_person: int = 2, aligned: int = 8):
+    from tfface.data.celeba import read_identities
+
+    celeba = shared_path("celeba")
+    wild_ids = read_identities(celeba / "identity_CelebA_subset.txt")
+    chosen = sorted(set(wild_ids.values()))[:people]  # people 0 and 5 are held out (every 5th)
+    names = {p: sorted(n for n, q in wild_ids.items() if q == p)[:per_person] for p in chosen}
+    all_ids = read_identities(celeba / "identity_CelebA.txt")
+    half = [f.name for f in sorted((celeba / "img_align_celeba_half").glob("*.jpg"))[:aligned]]
+    rows = {}
+    for folder, files in (("img_celeba", [n for ns in names.values() for n in ns]), ("img_align_celeba_half", half)):
+        (root / folder).mkdir(parents=True)
+        for name in files:
+            shutil.copy(celeba / folder / name, root / folder / name)
+            rows[name] = all_ids[name]
+    (root / "identity_CelebA.txt").write_text("".join(f"{n} {p}\n" for n, p in sorted(rows.items())))
+    attr_lines = (celeba / "list_attr_celeba_first20000.txt").read_text().splitlines()
+    keep = [line for line in attr_lines[2:] if line.split()[0] in rows]
+    (root / "list_attr_celeba_first20000.txt").write_text("\n".join([str(len(keep)), attr_lines[1], *keep]) + "\n")
+    return root
+
+
+def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
+    from tfface.cli.main import main
+    from tfface.inference.verification import FaceVerifier
+    from tfface.models.presets import load_preset
+
+    script = _script()
+    celeba = _tiny_celeba(tmp_path / "celeba")
+    out = tmp_path / "run"
+    script.build_data(celeba, out, epochs=(1, 1), steps=2)
+    labels = script.cached_labels(out)
+    assert len(labels["names"]) == 28 and np.allclose(np.linalg.norm(labels["teacher"], axis=1), 1.0, atol=1e-5)
+    assert np.isnan(labels["params"][labels["folder"] == script.FOLDERS[1]]).all()  # aligned: no 3DMM label
+    assert main(["train", "--config", str(out / "train_joint.yaml")]) == 0
+    results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False)
+    joint = results["joint (3DMM + attributes + identity distillation)"]
+    assert 0 < joint["aflw2000"]["nme_2d"]["mean"] < 20 and len(joint["attribute_thresholds"]) == 40
+    teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
+    assert teacher["pairs"] == joint["verification"]["pairs"] > 0  # same pairs for student and teacher
+    json.loads((out / "report.json").read_text())  # strict JSON
+    script.ship(out, tmp_path / "preset")
+    config = load_preset(tmp_path / "preset").config
+    assert config["verification_far"] == 0.01 and len(config["attribute_thresholds"]) == 40
+    verifier = FaceVerifier(tmp_path / "preset")
+    try:
+        photos = sorted((celeba / "img_celeba").glob("*.jpg"))
+        result = verifier(photos[0], photos[1]).to_json()
+        assert result["threshold"] == config["verification_threshold"] and result["far"] == 0.01
+    finally:
+        verifier.close()
