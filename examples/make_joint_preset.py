@@ -301,6 +301,7 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
 
 def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True) -> dict:
     from tfface.evaluation.verification import embedding_verification
+    from tfface.io.outputs import write_json_atomic
     from tfface.runtimes import KerasRunner
 
     sets = eval_sets(celeba, out)
@@ -317,16 +318,10 @@ def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, b
         print(name, json.dumps(results[name]["aflw2000"]["nme_2d"]))
     teacher = {"verification": embedding_verification(sets["test"]["teacher"], sets["test"]["identity"])}
     results["dlib ResNet (the distillation teacher, same pairs)"] = teacher
-    write_json(out / "report.json", results)
+    write_json_atomic(out / "report.json", results)  # strict JSON: an empty yaw bin's NaN becomes null
     (out / "report.md").write_text(report_markdown(results, sets))
     print((out / "report.md").read_text())
     return results
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float, allow_nan=False))
-    tmp.rename(path)
 
 
 def report_markdown(results: dict, sets: dict) -> str:
@@ -335,7 +330,8 @@ def report_markdown(results: dict, sets: dict) -> str:
              f"at tuned thresholds ({n_attr} held-out in-the-wild photos) | verification acc / AUC / TAR@FAR1% "
              f"({len(sets['test']['crops'])} held-out photos, 50 people) |", "|---|---|---|---|"]
     for name, r in results.items():
-        nme = " / ".join(f"{v:.2f}" for v in list(r["aflw2000"]["nme_2d"].values())[:4]) if "aflw2000" in r else "–"
+        nme = (" / ".join(f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
+                          for v in list(r["aflw2000"]["nme_2d"].values())[:4]) if "aflw2000" in r else "–")
         a, b = r.get("attributes_test"), r.get("attributes_tuned_test")
         att = (f"{100 * a['mean_accuracy']:.1f} / {100 * a['mean_balanced_accuracy']:.1f} → "
                f"{100 * b['mean_accuracy']:.1f} / {100 * b['mean_balanced_accuracy']:.1f}") if a else "–"
