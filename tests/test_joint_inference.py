@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SAMPLE_IMAGE
 from tfface.cli.main import main
-from tfface.data.celeba import ATTRIBUTE_NAMES
+from tfface.models.attributes import ATTRIBUTE_NAMES
 from tfface.errors import TffaceError
 from tfface.io.images import read_image
 from tfface.models import presets

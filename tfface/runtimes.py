@@ -21,9 +21,11 @@ import numpy as np
 
 from tfface.errors import TffaceError
 from tfface.inference.decode import ParamDecoder
-from tfface.morphable.params import ParamStats
+from tfface.morphable.decode import ParamStats
 
 METADATA_FILE = "metadata.json"
+PRESET_RUNTIME_FILE = "model.tflite"  # what `tfface.models.packaging` ships in a preset folder
+RUNTIMES = ("auto", "litert", "keras")  # auto: a preset's shipped TFLite file when it has one, else Keras
 OUTPUTS = ("params", "attributes", "embedding")  # what runners return; training-only outputs are dropped
 SAVED_MODEL_METADATA = Path("assets.extra") / "tfface_metadata.json"  # inside a SavedModel
 
@@ -280,8 +282,14 @@ class OnnxRunner(_ExportedRunner):
         return {k: np.asarray(out[k], np.float32) for k in self.outputs}
 
 
-def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int | None = None) -> Runner:
-    """Open a preset name/folder, SavedModel folder, TF Serving base folder, .tflite or .onnx file."""
+def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int | None = None,
+                runtime: str = "auto") -> Runner:
+    """Open a preset name/folder, SavedModel folder, TF Serving base folder, .tflite or .onnx file.
+
+    A preset runs its shipped `model.tflite` on LiteRT (no TensorFlow import) unless `runtime="keras"`
+    or the folder has no such file (a preset saved by `save_preset` before packaging)."""
+    if runtime not in RUNTIMES:
+        raise TffaceError(f"runtime must be one of {RUNTIMES}. Received: {runtime!r}")
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix in (".tflite", ".onnx"):
@@ -295,4 +303,13 @@ def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int 
             if sm:  # an export folder: its SavedModel
                 return SavedModelRunner(path / sm)
         return SavedModelRunner(path)
+    if runtime != "keras":
+        from tfface.models.presets import preset_dir
+
+        shipped = preset_dir(spec) / PRESET_RUNTIME_FILE
+        if shipped.is_file():
+            return TFLiteRunner(shipped, num_threads)
+        if runtime == "litert":
+            raise TffaceError(f"preset {spec}: no {PRESET_RUNTIME_FILE} (make it with "
+                              "`python -m tfface.models.packaging PRESET`)")
     return KerasRunner(str(spec))

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from tfface.errors import DataFileError, NoFaceError
 from tfface.quiet import native_stderr_silenced
 from tfface.detection import DETECTORS
+from tfface.runtimes import RUNTIMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mesh", action="store_true",
                    help="also write dense ICT-FaceKit meshes (<stem>.obj/.ply, per face <stem>_face<k>.* when "
                         "several) and depth / PNCC / mesh-overlay renders (needs -o)")
-    p.set_defaults(run=run)
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="how a preset runs: 'auto' (default) its shipped TFLite file on LiteRT, no TensorFlow; "
+                        "'keras' the Keras model (imports TensorFlow)")
+    p.set_defaults(run=run, tensorflow=False)
 
 
 def reconstruct_file(reconstructor: Any, path: Path) -> tuple[dict, Any, list]:
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
     with native_stderr_silenced():  # device start-up notices
-        reconstructor = FaceReconstructor(args.preset or DEFAULT_PRESET, args.detector, args.min_score, args.refine)
+        reconstructor = FaceReconstructor(args.preset or DEFAULT_PRESET, args.detector, args.min_score, args.refine,
+                                          args.runtime)
         reconstructor.detector  # noqa: B018 - start the detector here, not inside the progress bar
     failed = 0
     for path in tqdm(files, desc="reconstruct", unit="img", disable=len(files) < 2, file=sys.stderr):
@@ -83,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
                 write_dense_outputs(args.output, path.stem, image, faces)
     reconstructor.close()
-    if failed:
-        print(f"tfface: {failed} of {len(files)} inputs failed", file=sys.stderr)
+    print(summary_line(len(files), failed, args.output), file=sys.stderr)
     return 1 if failed == len(files) else 0
+
+
+def summary_line(total: int, failed: int, output: Path | None) -> str:
+    """One line on how the run went, e.g. "tfface: wrote 298 results to out/ (2 failed)"."""
+    done = f"wrote {total - failed} results to {output}/" if output else f"printed {total - failed} results"
+    return f"tfface: {done}" + (f" ({failed} failed)" if failed else "")

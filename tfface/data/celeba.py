@@ -15,15 +15,9 @@ import numpy as np
 
 from tfface.data.text_tables import TableLines
 from tfface.errors import DataFileError
+from tfface.models.attributes import ATTRIBUTE_NAMES
 
 # CelebA's 40 attributes, in the column order of list_attr_celeba.txt (the joint model's output order).
-ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young")
 NUM_ATTRIBUTES = len(ATTRIBUTE_NAMES)
 SPLITS = {"train": 0, "val": 1, "test": 2}
 SPLIT_NAMES = {v: k for k, v in SPLITS.items()}

@@ -26,11 +26,28 @@ class Detection:
     keypoints: np.ndarray  # (6, 2) eyes, nose tip, mouth, ear tragions, in image pixels
 
 
+def _mediapipe_tasks():
+    """MediaPipe Tasks, imported only when detecting. Its optional_dependencies module imports
+    TensorFlow (for doc decorators) whenever TF is installed, 3-5 s here; unless TF is loaded already,
+    that import is made to fail the way MediaPipe expects when TF is absent."""
+    import sys
+
+    blocked = "tensorflow" not in sys.modules
+    if blocked:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # -> ModuleNotFoundError, handled there
+    try:
+        from mediapipe.tasks.python import BaseOptions, vision
+    finally:
+        if blocked:
+            del sys.modules["tensorflow"]
+    return BaseOptions, vision
+
+
 class BlazeFaceDetector:
     """RGB uint8 image -> faces, best first. Use as a context manager, or call `close()`."""
 
     def __init__(self, model: str = "short", min_score: float = 0.5, nms_iou: float = 0.3) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision  # heavy import, only when detecting
+        BaseOptions, vision = _mediapipe_tasks()
 
         if model not in MODELS:
             raise ValueError(f"detector model must be one of {sorted(MODELS)}. Received: {model!r}")

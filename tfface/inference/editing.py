@@ -24,8 +24,7 @@ from tfface.fitting.dense import DenseFace, DenseFitter, sample_colours
 from tfface.inference.reconstructor import Face, FaceReconstructor, largest_face
 from tfface.io.images import write_image
 from tfface.models.presets import JOINT_PRESET, Preset
-from tfface.morphable.geometry import apply_camera, crop_to_image
-from tfface.morphable.params import CAMERA_DIM, split_params
+from tfface.morphable.decode import CAMERA_DIM, apply_camera, camera_of, crop_to_image
 from tfface.render.mesh_export import write_mesh
 from tfface.render.rasterize import rasterize, vertex_normals
 
@@ -137,9 +136,8 @@ class AttributeEditor:
     def _decoder_landmarks(self, posed: np.ndarray, out: dict[str, np.ndarray], rois: np.ndarray) -> np.ndarray:
         """s_mean + shape_id + shape_res, through the camera of "before" into image pixels."""
         decoder = self.reconstructor.decoder
-        camera = split_params(posed, decoder.shapes.model.num_id)[0]
-        shape = decoder.shapes.mean + out["shape_id"] + out["shape_res"]
-        return np.asarray(crop_to_image(apply_camera(camera, shape), rois, decoder.image_size))
+        shape = decoder.basis.mean + out["shape_id"] + out["shape_res"]
+        return crop_to_image(apply_camera(camera_of(posed), shape), rois, decoder.image_size)
 
     def close(self) -> None:
         self.reconstructor.close()

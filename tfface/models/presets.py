@@ -12,18 +12,21 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from tfface.data.celeba import ATTRIBUTE_NAMES
 from tfface.errors import TffaceError
-from tfface.models.face_model import FaceModel  # registers "tfface>FaceModel" for deserialisation
-from tfface.models.param_regressor import ParamRegressor
+from tfface.models.attributes import ATTRIBUTE_NAMES
 from tfface.models.preprocessor import FacePreprocessor
+from tfface.morphable.decode import ParamStats
 from tfface.morphable.model import MorphableModel, load_npz
-from tfface.morphable.params import ParamStats
+
+if TYPE_CHECKING:  # Keras only where a model is built: finding assets and stats needs none
+    import keras
+
+    from tfface.models.face_model import FaceModel
+    from tfface.models.param_regressor import ParamRegressor
 
 PRESETS: dict[str, str] = {
     "tfface_mb05_3ddfa": "3DDFA_V2 MobileNetV1 x0.5, 120x120, 62 3DMM params (converted; MIT)",
@@ -93,6 +96,15 @@ def preset_dir(preset: str | os.PathLike) -> Path:
 
 
 def load_preset(preset: str | os.PathLike = DEFAULT_PRESET) -> Preset:
+    """The preset as a Keras model (imports TensorFlow; inference runs the shipped TFLite file instead,
+    see `tfface.runtimes.load_runner`)."""
+    import keras
+
+    # importing the classes registers "tfface>..." for deserialisation
+    from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone  # noqa: F401
+    from tfface.models.face_model import FaceModel  # noqa: F401
+    from tfface.models.param_regressor import ParamRegressor  # noqa: F401
+
     folder = preset_dir(preset)
     config = json.loads((folder / "config.json").read_text())
     model = keras.saving.deserialize_keras_object(
@@ -112,6 +124,8 @@ def inference_copy(model: keras.Model) -> keras.Model:
     """The model as a preset ships it: a FaceModel loses its identity classifier (num_ids=0; a
     training-only head whose size grows with the number of training identities), same weights
     otherwise. Other models are returned as they are."""
+    from tfface.models.face_model import FaceModel
+
     if not isinstance(model, FaceModel) or model.num_ids == 0:
         return model
     copy = FaceModel.from_config({**model.get_config(), "num_ids": 0})
@@ -129,6 +143,8 @@ def save_preset(model: keras.Model, folder: str | os.PathLike, param_stats: Para
     `extra` adds keys to config.json, e.g. "description", "attribute_names", "verification_threshold".
     A FaceModel's attribute names default to CelebA's 40 when it has 40 attribute outputs.
     """
+    from tfface.models.face_model import FaceModel
+
     preprocessor = preprocessor if isinstance(preprocessor, FacePreprocessor) else FacePreprocessor(**preprocessor)
     extra = dict(extra or {})
     _check_preset_parts(model, param_stats, preprocessor, morphable_model, extra)

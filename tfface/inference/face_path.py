@@ -1,0 +1,60 @@
+"""The one crop -> run -> decode -> re-crop loop, in NumPy, shared by `FaceReconstructor`, evaluation
+crops, the TF Serving client and the TensorFlow-free edge app (mobile_demo imports this module, so it
+imports NumPy, OpenCV and `tfface.morphable` only).
+
+A pass cuts crops at square boxes (`tfface.morphable.crop`), runs the network on all of them at once and
+decodes; each refine pass cuts again from the landmarks of the previous one (the crop rule of the
+model's training data, which makes results depend far less on how the detector draws boxes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfface.morphable.crop import roi_from_landmarks, warp_crop
+
+RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]  # uint8 RGB crops (F, S, S, 3) -> {"params": (F, 62), ...}
+DecodeFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # params, rois -> landmarks, pose
+
+
+@dataclass(frozen=True)
+class RoiPass:
+    rois: np.ndarray  # (F, 4) the square crops the network saw
+    outputs: dict[str, np.ndarray]  # the runner's outputs ("params" de-normalised, heads)
+    landmarks: np.ndarray  # (F, 68, 3) photo pixels
+    pose: np.ndarray  # (F, 3) yaw, pitch, roll degrees
+
+
+def crops_at(image: np.ndarray, rois: np.ndarray, size: int) -> np.ndarray:
+    """uint8 RGB crops (F, S, S, 3) cut at `rois` (F, 4)."""
+    rois = np.asarray(rois, np.float32).reshape(-1, 4)
+    if not len(rois):
+        return np.zeros((0, size, size, 3), np.uint8)
+    return np.stack([warp_crop(image, r, size) for r in rois])
+
+
+def run_rois(image: np.ndarray, rois: np.ndarray, run: RunFn, decode: DecodeFn, size: int) -> RoiPass:
+    """One batched network pass on the crops at `rois`, decoded."""
+    rois = np.asarray(rois, np.float32).reshape(-1, 4)
+    outputs = run(crops_at(image, rois, size))
+    landmarks, pose = decode(outputs["params"], rois)
+    return RoiPass(rois, outputs, landmarks, pose)
+
+
+def reconstruct_rois(image: np.ndarray, rois: np.ndarray, run: RunFn, decode: DecodeFn, size: int,
+                     refine: int = 1) -> RoiPass:
+    """`run_rois`, then `refine` more passes, each cut from the previous pass's landmarks."""
+    result = run_rois(image, rois, run, decode, size)
+    for _ in range(refine):
+        if not len(result.rois):
+            break
+        result = run_rois(image, refined_rois(result.landmarks), run, decode, size)
+    return result
+
+
+def refined_rois(landmarks: np.ndarray) -> np.ndarray:
+    """(F, 68, 2+) landmarks -> (F, 4) crop boxes by the training crop rule."""
+    return np.stack([roi_from_landmarks(lm) for lm in landmarks]).astype(np.float32)
