@@ -76,7 +76,8 @@ def edge_table(image: np.ndarray, files: dict[str, Path], repeats: int) -> list[
 
 def browser_table(crops: np.ndarray, files: dict[str, Path], folder: Path, reference: np.ndarray,
                   repeats: int) -> list[str]:
-    from mobile_demo.edge.face_model import ShapeBasis, decode
+    from mobile_demo.edge.face_model import read_basis
+    from tfface.morphable.decode import decode_faces as decode
     from mobile_demo.web_check import WEB, missing_requirements, serve
 
     why = missing_requirements()
@@ -84,7 +85,7 @@ def browser_table(crops: np.ndarray, files: dict[str, Path], folder: Path, refer
         return [f"browser benchmark skipped: {why or 'onnxruntime-web not installed (npm install in mobile_demo/web)'}"]
     md = json.loads((folder / "metadata.json").read_text())
     mean, std = np.asarray(md["params"]["mean"]), np.asarray(md["params"]["std"])
-    basis = ShapeBasis.from_json(folder / "landmark_basis.json")
+    basis = read_basis(folder / "landmark_basis.json")
     box = np.tile([[0, 0, 120, 120]], (len(crops), 1))
     ref_lm = decode(reference, box, basis, 120)[0][..., :2]
     (folder / "crops.bin").write_bytes(crops.tobytes())

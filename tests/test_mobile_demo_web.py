@@ -58,7 +58,7 @@ def test_browser_page_finds_small_faces_with_full_range(tmp_path):
     import cv2
     import numpy as np
 
-    from mobile_demo.edge import blazeface as bf
+    from tfface.detection import litert_blazeface as bf
     from mobile_demo.edge.io import read_rgb
 
     _requirements()

@@ -108,7 +108,7 @@ class KerasRunner(Runner):
     def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         raw = self.raw(crops)
         stats = self.preset.param_stats  # NumPy: an eager TF op here cost as much as the network
-        result = {"params": (raw["params"] * stats.std + stats.mean).astype(np.float32)}
+        result = {"params": stats.denormalize(raw["params"]).astype(np.float32)}
         if "attributes" in raw:
             result["attributes"] = _sigmoid(raw["attributes"])
         if "embedding" in raw:
@@ -235,7 +235,7 @@ class TFLiteRunner(_ExportedRunner):
         details = {d["index"]: d for d in it.get_output_details()}
         out = {k: _dequantize(it.get_tensor(i), details[i]) for k, i in self._output_index.items()}
         stats = self.decoder.param_stats
-        out["params"] = (out.pop("params_normalized") * stats.std + stats.mean).astype(np.float32)
+        out["params"] = stats.denormalize(out.pop("params_normalized")).astype(np.float32)
         return {k: out[k] for k in self.outputs}
 
 

@@ -4,7 +4,8 @@
     python -m mobile_demo.edge clip.mp4 -o out.mp4 [--min-cutoff 0.5 --beta 20 | --no-smooth]
     python -m mobile_demo.edge 0 -o cam.mp4 --max-frames 300      # webcam 0
 
-Needs only ai-edge-litert, numpy and OpenCV (no TensorFlow, MediaPipe or tfface).
+Needs only ai-edge-litert, numpy and OpenCV, and the repo's `tfface` folder for its NumPy face rules and
+detector (no TensorFlow or MediaPipe is imported).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from mobile_demo.edge.draw import draw_face, draw_mesh, draw_speed
 from mobile_demo.edge.face_model import DEFAULT_MODEL
 from mobile_demo.edge.io import InputError, read_rgb
-from mobile_demo.edge.litert import ModelFileError
+from tfface.litert import ModelFileError
 from mobile_demo.edge.pipeline import EdgePipeline, Face
 from mobile_demo.edge.smoothing import OneEuroConfig
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_demo.edge.blazeface import open_detector
-from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceModel, roi_from_box
+from tfface.detection.litert_blazeface import open_detector
+from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceNetwork
+from tfface.morphable.crop import roi_from_box
 from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
 
 
@@ -47,7 +48,7 @@ class EdgePipeline:
                  min_score: float = 0.5, refine: int = 1, smoothing: OneEuroConfig | None = None,
                  num_threads: int | None = None, max_faces: int = 8, mesh: bool = False) -> None:
         self.detector = open_detector(detector, min_score, num_threads)
-        self.model = FaceModel(model, num_threads=num_threads, mesh=mesh)
+        self.model = FaceNetwork(model, num_threads=num_threads, mesh=mesh)
         self.refine, self.max_faces = refine, max_faces
         self.tracker = FaceTracker(smoothing) if smoothing is not None else None
         self.timings = Timings()

@@ -20,7 +20,7 @@ from tfface.runtimes import RUNTIMES
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruct", help="3D landmarks, head pose and 3DMM parameters for every face")
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    p.add_argument("-o", "--output", type=Path, help="folder for <stem>.json and <stem>_overlay.png")
+    p.add_argument("-o", "--output", type=Path, help="folder for <stem>.json and <stem>_overlay.jpg")
     p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout")
     p.add_argument("--preset", "--model", dest="preset", default=None,
                    help="model preset name or preset folder (default: tfface_mb05_3ddfa), or a file `tfface export` "
@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         reconstructor = FaceReconstructor(args.preset or DEFAULT_PRESET, args.detector, args.min_score, args.refine,
                                           args.runtime)
         reconstructor.detector  # noqa: B018 - start the detector here, not inside the progress bar
+    fitter = None
+    if args.mesh:
+        from tfface.fitting.dense import DenseFitter
+        from tfface.render.mesh_outputs import write_dense_outputs
+
+        fitter = DenseFitter()
     failed = 0
     for path in tqdm(files, desc="reconstruct", unit="img", disable=len(files) < 2, file=sys.stderr):
         try:
@@ -81,12 +87,10 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(result), flush=True)
         if args.output:
             (args.output / f"{path.stem}.json").write_text(json.dumps(result, indent=1))
-            if not args.no_overlay:
-                write_image(args.output / f"{path.stem}_overlay.png", draw_faces(image, faces))
+            if not args.no_overlay:  # JPEG: 7 ms per 1536x689 overlay where PNG took 105 ms
+                write_image(args.output / f"{path.stem}_overlay.jpg", draw_faces(image, faces))
             if args.mesh:
-                from tfface.render.mesh_outputs import write_dense_outputs
-
-                write_dense_outputs(args.output, path.stem, image, faces)
+                write_dense_outputs(args.output, path.stem, image, faces, fitter)
     reconstructor.close()
     print(summary_line(len(files), failed, args.output), file=sys.stderr)
     return 1 if failed == len(files) else 0

@@ -22,7 +22,7 @@ import numpy as np
 
 from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
 from tfface.inference.decode import DecodedFaces
-from tfface.inference.face_path import RoiPass, crops_at, reconstruct_rois
+from tfface.inference.face_path import MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois
 from tfface.morphable.crop import roi_from_box
 from tfface.models.presets import DEFAULT_PRESET, Preset
 from tfface.runtimes import KerasRunner, Runner, load_runner
@@ -70,7 +70,8 @@ class FaceReconstructor:
     shipped TFLite file, without TensorFlow). `.preset` is the Keras preset, None for other runtimes."""
 
     def __init__(self, preset: str | os.PathLike | Preset | Runner = DEFAULT_PRESET, detector: str = "auto",
-                 min_score: float = 0.5, refine: int = 1, runtime: str = "auto") -> None:
+                 min_score: float = 0.5, refine: int = 1, runtime: str = "auto",
+                 max_turn: float | None = MAX_TURN_DEGREES) -> None:
         if isinstance(preset, Runner):
             self.runner = preset
         else:
@@ -81,6 +82,7 @@ class FaceReconstructor:
         self.detector_name, self.min_score = detector, min_score
         self._detector: BlazeFaceDetector | CascadeDetector | None = None
         self.refine = refine
+        self.max_turn = max_turn  # detections whose refined crop holds no face are dropped (None: keep all)
 
     @property
     def detector(self) -> BlazeFaceDetector | CascadeDetector:
@@ -113,16 +115,21 @@ class FaceReconstructor:
         scores = np.ones(len(boxes)) if scores is None else scores
         return [self._face(p, i, boxes[i], float(scores[i])) for i in range(len(boxes))]
 
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        detections = self.detector.detect(image)
+        faces = self.from_boxes(image, np.array([d.box for d in detections]), np.array([d.score for d in detections]))
+        if self.max_turn is None or not faces:
+            return faces
+        p = RoiPass(np.stack([f.roi_box for f in faces]), {"params": np.stack([f.params for f in faces])},
+                    np.stack([f.landmarks for f in faces]), np.stack([f.pose for f in faces]))
+        keep = holds_face(image, p, self.runner, self._decode, self.runner.image_size, self.max_turn)
+        return [f for f, k in zip(faces, keep) if k]
+
     def _face(self, p: RoiPass, i: int, box: np.ndarray, score: float) -> Face:
         probs, embeddings = p.outputs.get("attributes"), p.outputs.get("embedding")
         return Face(box, score, p.rois[i], p.outputs["params"][i], p.landmarks[i], p.pose[i],
                     attributes=None if probs is None else dict(zip(self.attribute_names, map(float, probs[i]))),
                     embedding=None if embeddings is None else embeddings[i])
-
-    def __call__(self, image: np.ndarray) -> list[Face]:
-        detections = self.detector.detect(image)
-        return self.from_boxes(image, np.array([d.box for d in detections]),
-                               np.array([d.score for d in detections]))
 
     def close(self) -> None:
         if self._detector is not None:

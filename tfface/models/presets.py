@@ -35,6 +35,10 @@ PRESETS: dict[str, str] = {
 DEFAULT_PRESET = "tfface_mb05_3ddfa"
 JOINT_PRESET = "tfface_mb05_joint"  # the default of `tfface verify` / `tfface edit`
 _RESERVED_KEYS = ("task", "model", "preprocessor", "morphable_model")
+# Task classes by config.json "task", found by name: the model modules build presets (from_preset), so
+# importing them here would close an import circle.
+TASK_MODULES = {"ParamRegressor": "tfface.models.param_regressor", "FaceModel": "tfface.models.face_model"}
+BACKBONE_MODULE = "tfface.models.backbones.mobilenet_v1"
 
 
 @dataclass
@@ -98,15 +102,16 @@ def preset_dir(preset: str | os.PathLike) -> Path:
 def load_preset(preset: str | os.PathLike = DEFAULT_PRESET) -> Preset:
     """The preset as a Keras model (imports TensorFlow; inference runs the shipped TFLite file instead,
     see `tfface.runtimes.load_runner`)."""
-    import keras
+    import importlib
 
-    # importing the classes registers "tfface>..." for deserialisation
-    from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone  # noqa: F401
-    from tfface.models.face_model import FaceModel  # noqa: F401
-    from tfface.models.param_regressor import ParamRegressor  # noqa: F401
+    import keras
 
     folder = preset_dir(preset)
     config = json.loads((folder / "config.json").read_text())
+    if config["task"] not in TASK_MODULES:
+        raise TffaceError(f"{folder}/config.json: unknown task {config['task']!r} (known: {sorted(TASK_MODULES)})")
+    for module in {TASK_MODULES[config["task"]], BACKBONE_MODULE}:  # registers "tfface>..." classes
+        importlib.import_module(module)
     model = keras.saving.deserialize_keras_object(
         {"class_name": config["task"], "config": config["model"], "module": None, "registered_name": f"tfface>{config['task']}"})
     model.load_weights(folder / "model.weights.h5")
@@ -124,11 +129,9 @@ def inference_copy(model: keras.Model) -> keras.Model:
     """The model as a preset ships it: a FaceModel loses its identity classifier (num_ids=0; a
     training-only head whose size grows with the number of training identities), same weights
     otherwise. Other models are returned as they are."""
-    from tfface.models.face_model import FaceModel
-
-    if not isinstance(model, FaceModel) or model.num_ids == 0:
+    if type(model).__name__ != "FaceModel" or model.num_ids == 0:
         return model
-    copy = FaceModel.from_config({**model.get_config(), "num_ids": 0})
+    copy = type(model).from_config({**model.get_config(), "num_ids": 0})
     for layer in copy.layers:
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
@@ -143,13 +146,12 @@ def save_preset(model: keras.Model, folder: str | os.PathLike, param_stats: Para
     `extra` adds keys to config.json, e.g. "description", "attribute_names", "verification_threshold".
     A FaceModel's attribute names default to CelebA's 40 when it has 40 attribute outputs.
     """
-    from tfface.models.face_model import FaceModel
-
     preprocessor = preprocessor if isinstance(preprocessor, FacePreprocessor) else FacePreprocessor(**preprocessor)
     extra = dict(extra or {})
     _check_preset_parts(model, param_stats, preprocessor, morphable_model, extra)
     model = inference_copy(model)
-    if isinstance(model, FaceModel) and "attribute_names" not in extra and model.num_attributes == len(ATTRIBUTE_NAMES):
+    if (type(model).__name__ == "FaceModel" and "attribute_names" not in extra
+            and model.num_attributes == len(ATTRIBUTE_NAMES)):
         extra["attribute_names"] = list(ATTRIBUTE_NAMES)
     config = {"task": type(model).__name__, "model": model.get_config(),
               "preprocessor": preprocessor.get_config(), "morphable_model": morphable_model, **extra}

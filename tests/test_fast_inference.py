@@ -1,0 +1,91 @@
+"""The default inference path: no TensorFlow, the shipped TFLite file equal to Keras, no import circle."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from conftest import REPO, SAMPLE_IMAGE
+
+
+def test_reconstruct_imports_no_tensorflow(tmp_path):
+    code = ("import json, sys\nfrom tfface.cli.main import main\n"
+            f"rc = main(['reconstruct', {str(SAMPLE_IMAGE)!r}, '-o', {str(tmp_path)!r}])\n"
+            "print(json.dumps({'rc': rc, 'loaded': [m for m in ('tensorflow', 'keras', 'mediapipe') if m in sys.modules]}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rc": 0, "loaded": []}, proc.stderr[-2000:]
+    assert "wrote 1 results to" in proc.stderr
+    assert len(json.loads((tmp_path / "trump_hillary.json").read_text())["faces"]) == 2
+
+
+def test_shipped_tflite_matches_keras_on_real_faces(default_preset):
+    """The preset's model.tflite (tfface.models.packaging) is its Keras weights: params within 1e-4
+    (normalised), landmarks within 0.05 px on the sample photo's faces through the same crops."""
+    from tfface.inference.reconstructor import FaceReconstructor
+    from tfface.io.images import read_image
+    from tfface.runtimes import KerasRunner, TFLiteRunner
+
+    image = read_image(SAMPLE_IMAGE)
+    with FaceReconstructor() as lite, FaceReconstructor(default_preset) as keras_rec:
+        assert isinstance(lite.runner, TFLiteRunner) and isinstance(keras_rec.runner, KerasRunner)
+        ours, ref = lite(image), keras_rec(image)
+        crops = lite.crops(image, np.stack([f.roi_box for f in ref]))
+        raw = [r(crops)["params"] for r in (lite.runner, keras_rec.runner)]
+    std = default_preset.param_stats.std
+    assert np.abs((raw[0] - raw[1]) / std).max() <= 1e-4
+    assert len(ours) == len(ref) == 2
+    for a, b in zip(ours, ref):
+        assert np.abs(a.landmarks[:, :2] - b.landmarks[:, :2]).max() <= 0.05
+
+
+def test_no_phantom_face_on_obama1(reconstructor):
+    from conftest import shared_path
+    from tfface.io.images import read_image
+
+    path = shared_path("identity_photos/obama/obama1.jpg")
+    faces = reconstructor(read_image(path))
+    assert len(faces) == 1 and faces[0].score > 0.9
+
+
+def _module_imports(path: Path, modules: set[str], package: str = "tfface") -> set[str]:
+    """Modules of `package` a file imports anywhere (lazy imports in functions too; not under
+    TYPE_CHECKING); `from pkg import submodule` counts as the submodule."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for n in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            subs = {f"{node.module}.{a.name}" for a in node.names} & modules
+            found |= subs or {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith(package)}
+    return found
+
+
+def test_no_import_circle_in_tfface():
+    root = REPO / "tfface"
+    files = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in root.rglob("*.py")}
+    graph = {name: _module_imports(p, set(files)) for name, p in files.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                raise AssertionError(f"import circle: {' -> '.join(stack[stack.index(dep):] + [dep])}")
+            if dep in graph and not state.get(dep):
+                visit(dep, stack + [dep])
+        state[node] = 2
+
+    for module in graph:
+        if not state.get(module):
+            visit(module, [module])
