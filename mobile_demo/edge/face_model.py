@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfface.inference.face_path import reconstruct_rois
+from tfface.inference.face_path import holds_face, reconstruct_rois
 from tfface.litert import ModelFileError, open_interpreter
 from tfface.morphable.decode import ParamStats, ShapeBasis, decode_faces
 
@@ -77,6 +77,7 @@ class FaceResult:
     pose: np.ndarray  # (3,) yaw, pitch, roll degrees
     attributes: dict[str, float] | None = None
     vertices: np.ndarray | None = None  # (V, 3) coarse mesh in photo pixels (mesh=True)
+    holds_face: bool = True  # False: the refined crop holds no face (tfface.inference.face_path.holds_face)
 
 
 class FaceNetwork:
@@ -123,16 +124,19 @@ class FaceNetwork:
             result["attributes"] = out["attributes"]
         return result
 
-    def predict(self, image: np.ndarray, roi_boxes: np.ndarray, refine: int = 1) -> list[FaceResult]:
-        """Faces cut at `roi_boxes` (F, 4); with `refine`, cut again from the landmarks (tfface's rule)."""
+    def predict(self, image: np.ndarray, roi_boxes: np.ndarray, refine: int = 1,
+                check: bool = False) -> list[FaceResult]:
+        """Faces cut at `roi_boxes` (F, 4); with `refine`, cut again from the landmarks (tfface's rule);
+        with `check`, each result says whether its refined crop still holds a face."""
         if not len(np.asarray(roi_boxes).reshape(-1, 4)):
             return []
         p = reconstruct_rois(image, roi_boxes, self, self.decode, self.image_size, refine)
+        keep = holds_face(image, p, self, self.decode, self.image_size) if check else np.ones(len(p.rois), bool)
         attrs = p.outputs.get("attributes")
         verts = None if self.mesh is None else decode_faces(p.outputs["params"], p.rois, self.mesh, self.image_size)[0]
         return [FaceResult(p.rois[i], p.outputs["params"][i], p.landmarks[i], p.pose[i],
                            None if attrs is None else dict(zip(self.attribute_names, attrs[i].tolist())),
-                           None if verts is None else verts[i])
+                           None if verts is None else verts[i], bool(keep[i]))
                 for i in range(len(p.rois))]
 
     def decode(self, params: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

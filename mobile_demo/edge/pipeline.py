@@ -58,10 +58,10 @@ class EdgePipeline:
         detections = self.detector(image)[:self.max_faces]
         t1 = time.perf_counter()
         rois = np.stack([roi_from_box(d.box) for d in detections]) if detections else np.zeros((0, 4))
-        results = self.model.predict(image, rois, self.refine)
+        results = self.model.predict(image, rois, self.refine, check=True)
         t2 = time.perf_counter()
         faces = [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes, r.vertices)
-                 for d, r in zip(detections, results)]
+                 for d, r in zip(detections, results) if r.holds_face]
         if self.tracker is not None and t is not None:
             # params are relative to each frame's crop, so the mesh is smoothed in photo pixels with the rest
             smoothed = self.tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params,

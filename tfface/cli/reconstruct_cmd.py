@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result), flush=True)
         if args.output:
-            (args.output / f"{path.stem}.json").write_text(json.dumps(result, indent=1))
+            (args.output / f"{path.stem}.json").write_text(json.dumps(result))  # indent: 8x slower (Python encoder)
             if not args.no_overlay:  # JPEG: 7 ms per 1536x689 overlay where PNG took 105 ms
                 write_image(args.output / f"{path.stem}_overlay.jpg", draw_faces(image, faces))
             if args.mesh:

@@ -25,7 +25,7 @@ class ParamDecoder:
         self.param_stats = param_stats
         self.shape_model = shape_model.landmark_model()
         m = self.shape_model
-        self.basis = ShapeBasis(m.mean, m.id_basis, m.exp_basis)
+        self.basis = ShapeBasis(*(np.ascontiguousarray(a, np.float32) for a in (m.mean, m.id_basis, m.exp_basis)))
         self.image_size = image_size
 
     def __call__(self, outputs: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:

@@ -108,22 +108,24 @@ class FaceReconstructor:
         return DecodedFaces(p.outputs["params"], p.landmarks, p.pose)
 
     def from_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None) -> list[Face]:
+        """Faces from your own detector's boxes (F, 4), every box kept."""
+        return self._faces(image, boxes, scores, check=False)
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        detections = self.detector.detect(image)
+        return self._faces(image, np.array([d.box for d in detections]), np.array([d.score for d in detections]),
+                           check=self.max_turn is not None)
+
+    def _faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, check: bool) -> list[Face]:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
             return []
         p = self.run_rois(image, np.stack([roi_from_box(b) for b in boxes]), self.refine)
+        keep = np.ones(len(boxes), bool)
+        if check:  # a detection is a face only if its refined crop still holds one
+            keep = holds_face(image, p, self.runner, self._decode, self.runner.image_size, self.max_turn)
         scores = np.ones(len(boxes)) if scores is None else scores
-        return [self._face(p, i, boxes[i], float(scores[i])) for i in range(len(boxes))]
-
-    def __call__(self, image: np.ndarray) -> list[Face]:
-        detections = self.detector.detect(image)
-        faces = self.from_boxes(image, np.array([d.box for d in detections]), np.array([d.score for d in detections]))
-        if self.max_turn is None or not faces:
-            return faces
-        p = RoiPass(np.stack([f.roi_box for f in faces]), {"params": np.stack([f.params for f in faces])},
-                    np.stack([f.landmarks for f in faces]), np.stack([f.pose for f in faces]))
-        keep = holds_face(image, p, self.runner, self._decode, self.runner.image_size, self.max_turn)
-        return [f for f, k in zip(faces, keep) if k]
+        return [self._face(p, i, boxes[i], float(scores[i])) for i in np.flatnonzero(keep)]
 
     def _face(self, p: RoiPass, i: int, box: np.ndarray, score: float) -> Face:
         probs, embeddings = p.outputs.get("attributes"), p.outputs.get("embedding")

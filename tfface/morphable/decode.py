@@ -70,8 +70,10 @@ class ShapeBasis:
     def vertices(self, params: np.ndarray) -> np.ndarray:
         """Params (F, 12 + K_id + K_exp) -> model-space vertices (F, N, 3)."""
         k = self.id_basis.shape[0]
-        return (self.mean + np.einsum("fk,knc->fnc", params[:, CAMERA_DIM:CAMERA_DIM + k], self.id_basis)
-                + np.einsum("fk,knc->fnc", params[:, CAMERA_DIM + k:], self.exp_basis))
+        # matmuls on the flattened bases: NumPy's einsum took ~1 ms a call here, as long as the network
+        offsets = (params[:, CAMERA_DIM:CAMERA_DIM + k] @ self.id_basis.reshape(k, -1)
+                   + params[:, CAMERA_DIM + k:] @ self.exp_basis.reshape(self.exp_basis.shape[0], -1))
+        return self.mean + offsets.reshape(len(params), *self.mean.shape)
 
 
 def camera_of(params: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ def camera_of(params: np.ndarray) -> np.ndarray:
 
 def apply_camera(camera: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Model space -> crop frame: (s*R) v + t, camera (F, 3, 4), vertices (F, N, 3)."""
-    return np.einsum("fij,fnj->fni", camera[:, :, :3], vertices) + camera[:, None, :, 3]
+    return vertices @ camera[:, :, :3].transpose(0, 2, 1) + camera[:, None, :, 3]
 
 
 def crop_to_image(points: np.ndarray, roi_boxes: np.ndarray, size: int) -> np.ndarray:
@@ -100,7 +102,9 @@ def rotation_from_camera(camera: np.ndarray) -> np.ndarray:
     3DDFA does) the first two rows are normalised and the third is their cross product."""
     r1 = camera[:, 0, :3] / np.linalg.norm(camera[:, 0, :3], axis=-1, keepdims=True)
     r2 = camera[:, 1, :3] / np.linalg.norm(camera[:, 1, :3], axis=-1, keepdims=True)
-    return np.stack([r1, r2, np.cross(r1, r2)], axis=1)
+    r3 = np.stack([r1[:, 1] * r2[:, 2] - r1[:, 2] * r2[:, 1], r1[:, 2] * r2[:, 0] - r1[:, 0] * r2[:, 2],
+                   r1[:, 0] * r2[:, 1] - r1[:, 1] * r2[:, 0]], axis=-1)  # r1 x r2; np.cross is 5x slower
+    return np.stack([r1, r2, r3], axis=1)
 
 
 def euler_degrees(rotation: np.ndarray) -> np.ndarray:
