@@ -38,3 +38,8 @@ class ParamDecoder:
         params = np.asarray(params, np.float32).reshape(-1, self.param_stats.mean.shape[0])
         landmarks, pose = decode_faces(params, roi_boxes, self.basis, self.image_size)
         return DecodedFaces(params, landmarks, pose)
+
+    def landmarks_pose(self, params: np.ndarray, roi_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """De-normalised params + crop boxes -> (landmarks, pose): the decode step of
+        `tfface.inference.face_path`."""
+        return decode_faces(params, roi_boxes, self.basis, self.image_size)

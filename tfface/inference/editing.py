@@ -92,7 +92,8 @@ class AttributeEditor:
 
     def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, detector: str = "auto",
                  min_score: float = 0.5, refine: int = 1) -> None:
-        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
+        # editing moves the network's inner features: the Keras model, not the shipped TFLite file
+        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine, runtime="keras")
         self.preset = self.reconstructor.preset
         if self.preset is None:  # editing moves the network's inner features: a Keras model is needed
             raise TffaceError(f"{preset}: attribute editing needs a Keras preset, not an exported file")

@@ -94,13 +94,9 @@ class FaceReconstructor:
         """uint8 RGB crops (F, S, S, 3) cut at `roi_boxes` (F, 4)."""
         return crops_at(image, roi_boxes, self.runner.image_size)
 
-    def _decode(self, params: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        decoded = self.decoder.decode_params(params, rois)
-        return decoded.landmarks, decoded.pose
-
     def run_rois(self, image: np.ndarray, roi_boxes: np.ndarray, refine: int = 0) -> RoiPass:
         """Network passes on the crops at `roi_boxes` (F, 4) (+ `refine` re-crops), decoded."""
-        return reconstruct_rois(image, roi_boxes, self.runner, self._decode, self.runner.image_size, refine)
+        return reconstruct_rois(image, roi_boxes, self.runner, self.decoder.landmarks_pose, self.runner.image_size, refine)
 
     def predict_rois(self, image: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
         """Run the network on crops cut at `roi_boxes` (F, 4) and decode."""
@@ -123,7 +119,7 @@ class FaceReconstructor:
         p = self.run_rois(image, np.stack([roi_from_box(b) for b in boxes]), self.refine)
         keep = np.ones(len(boxes), bool)
         if check:  # a detection is a face only if its refined crop still holds one
-            keep = holds_face(image, p, self.runner, self._decode, self.runner.image_size, self.max_turn)
+            keep = holds_face(image, p, self.runner, self.decoder.landmarks_pose, self.runner.image_size, self.max_turn)
         scores = np.ones(len(boxes)) if scores is None else scores
         return [self._face(p, i, boxes[i], float(scores[i])) for i in np.flatnonzero(keep)]
 
