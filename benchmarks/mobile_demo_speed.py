@@ -2,10 +2,11 @@
 against tfface itself (Keras + MediaPipe) in the same run; and, where headless Chromium is installed,
 the face model in the browser with LiteRT.js (each TFLite file) and onnxruntime-web (the ONNX file).
 
-    python benchmarks/mobile_demo_speed.py [--image examples/trump_hillary.jpg] [--repeats 30] [--no-browser]
+    python -m benchmarks.mobile_demo_speed [--image examples/trump_hillary.jpg] [--repeats 30] [--no-browser]
 
 Fidelity: max |landmark difference| against the Keras model on the same crops, in 120x120 crop pixels
-(browser) or photo pixels (edge app, same detector boxes). Prints markdown tables.
+(browser) or photo pixels (edge app, same detector boxes). Prints markdown tables. Run it with `-m` from
+the repo root, where `mobile_demo` (a folder of the repo, not an installed package) imports.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # mobile_demo is a folder of the repo, not an installed package
 
 VARIANTS = ("fp32", "fp16", "int8")
 SHARED_CELEBA = REPO.parent / "shared" / "data" / "celeba" / "img_celeba"

@@ -12,14 +12,11 @@ import pytest
 
 from conftest import REPO, SAMPLE_IMAGE, shared_path
 
-if str(REPO) not in sys.path:  # mobile_demo is a folder of the repo, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from tfface.detection import litert_blazeface as bf  # noqa: E402
-from mobile_demo.edge import face_model as fm  # noqa: E402
-from mobile_demo.edge.io import read_rgb  # noqa: E402
-from tfface.litert import ModelFileError  # noqa: E402
-from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size  # noqa: E402
+from tfface.detection import litert_blazeface as bf
+from mobile_demo.edge import face_model as fm
+from mobile_demo.edge.io import read_rgb
+from tfface.litert import ModelFileError
+from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size
 
 IDENTITY_PHOTOS = ("obama/obama.jpg", "biden/biden2.jpg", "clapton/clapton-2.jpg", "lennon/lennon-2.jpg",
                    "kit_harington/john1.jpeg", "rose_leslie/img1.jpg", "anthony_hopkins/Anthony_Hopkins_0001.jpg")

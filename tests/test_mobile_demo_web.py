@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from conftest import REPO, SAMPLE_IMAGE
 
-if str(REPO) not in sys.path:  # mobile_demo is a folder of the repo, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from mobile_demo import web_check  # noqa: E402
+from mobile_demo import web_check
 
 BOUND_PX = 0.5  # page vs Python landmarks on the same pixels (measured: 0.014 px)
 

@@ -130,12 +130,6 @@ def read_boxes(path: str | os.PathLike, problems: list[str] | None = None,
     return {k: np.array([v[0], v[1], v[0] + v[2], v[1] + v[3]], np.float32) for k, v in table.items()}
 
 
-def read_landmarks5(path: str | os.PathLike, problems: list[str] | None = None,
-                    strict: bool = False) -> dict[str, np.ndarray]:
-    """`list_landmarks_celeba.txt` / `list_landmarks_align_celeba.txt` -> {image: (5, 2) eyes, nose, mouth corners}."""
-    return {k: v.reshape(5, 2) for k, v in _read_table(path, 10, problems, strict).items()}
-
-
 def _find(root: Path, names: tuple[str, ...]) -> Path | None:
     for pattern in names:
         hits = sorted(root.glob(pattern)) + sorted(root.glob(f"Anno/{pattern}")) + sorted(root.glob(f"Eval/{pattern}"))
