@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfface.inference.face_path import holds_face, reconstruct_rois
+from tfface.inference.face_path import RoiPass, holds_face, reconstruct_rois
 from tfface.litert import ModelFileError, open_interpreter
 from tfface.morphable.decode import ParamStats, ShapeBasis, decode_faces
 
@@ -132,6 +132,11 @@ class FaceNetwork:
             return []
         p = reconstruct_rois(image, roi_boxes, self, self.decode, self.image_size, refine)
         keep = holds_face(image, p, self, self.decode, self.image_size) if check else np.ones(len(p.rois), bool)
+        return self.results(p, keep)
+
+    def results(self, p: RoiPass, keep: np.ndarray | None = None) -> list[FaceResult]:
+        """A pass of the face loop as FaceResults (with the mesh when mesh=True)."""
+        keep = np.ones(len(p.rois), bool) if keep is None else keep
         attrs = p.outputs.get("attributes")
         verts = None if self.mesh is None else decode_faces(p.outputs["params"], p.rois, self.mesh, self.image_size)[0]
         return [FaceResult(p.rois[i], p.outputs["params"][i], p.landmarks[i], p.pose[i],

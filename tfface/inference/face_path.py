@@ -91,3 +91,13 @@ def holds_face(image: np.ndarray, result: RoiPass, run: RunFn, decode: DecodeFn,
         again = run_rois(image, refined_rois(result.landmarks[suspects]), run, decode, size)
         keep[suspects] = rotation_change(result.outputs["params"][suspects], again.outputs["params"]) <= max_turn
     return keep
+
+
+def track_rois(image: np.ndarray, landmarks: np.ndarray, params: np.ndarray, run: RunFn, decode: DecodeFn,
+               size: int, max_turn: float = MAX_TURN_DEGREES) -> tuple[RoiPass, bool]:
+    """Video tracking, as MediaPipe does it: this frame's crops are cut from the previous frame's
+    landmarks (F, 68, 2+) and run once, without the detector. Returns the pass and whether tracking
+    held: every face's head pose moved by at most `max_turn` from the previous frame's `params`."""
+    result = run_rois(image, refined_rois(landmarks), run, decode, size)
+    held = bool(np.all(rotation_change(params, result.outputs["params"]) <= max_turn))
+    return result, held

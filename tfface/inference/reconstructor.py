@@ -22,7 +22,8 @@ import numpy as np
 
 from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
 from tfface.inference.decode import DecodedFaces
-from tfface.inference.face_path import MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois
+from tfface.inference.face_path import (MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois,
+                                        track_rois)
 from tfface.morphable.crop import roi_from_box
 from tfface.models.presets import DEFAULT_PRESET, Preset
 from tfface.runtimes import KerasRunner, Runner, load_runner
@@ -83,6 +84,8 @@ class FaceReconstructor:
         self._detector: BlazeFaceDetector | CascadeDetector | None = None
         self.refine = refine
         self.max_turn = max_turn  # detections whose refined crop holds no face are dropped (None: keep all)
+        self._tracked: list[Face] = []  # the previous video frame's faces (`track`)
+        self._since_detection = 0
 
     @property
     def detector(self) -> BlazeFaceDetector | CascadeDetector:
@@ -111,6 +114,21 @@ class FaceReconstructor:
         detections = self.detector.detect(image)
         return self._faces(image, np.array([d.box for d in detections]), np.array([d.score for d in detections]),
                            check=self.max_turn is not None)
+
+    def track(self, frame: np.ndarray, detect_every: int = 10) -> list[Face]:
+        """Video frames in order: faces cropped from the previous frame's landmarks (one network pass, no
+        detector), with detection every `detect_every` frames and whenever tracking is lost
+        (`tfface.inference.face_path.track_rois`; `python -m benchmarks.video_tracking`)."""
+        prev = self._tracked
+        if prev and self._since_detection < detect_every:
+            p, held = track_rois(frame, np.stack([f.landmarks for f in prev]), np.stack([f.params for f in prev]),
+                                 self.runner, self.decoder.landmarks_pose, self.runner.image_size)
+            if held:
+                self._tracked = [self._face(p, i, f.box, f.score) for i, f in enumerate(prev)]
+                self._since_detection += 1
+                return self._tracked
+        self._tracked, self._since_detection = self(frame), 1
+        return self._tracked
 
     def _faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, check: bool) -> list[Face]:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
