@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from tfface.errors import DataFileError, NoFaceError
 from tfface.quiet import native_stderr_silenced
 from tfface.detection import DETECTORS
@@ -53,6 +51,8 @@ def reconstruct_file(reconstructor: Any, path: Path) -> tuple[dict, Any, list]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.io.images import list_images, write_image
     from tfface.models.presets import DEFAULT_PRESET

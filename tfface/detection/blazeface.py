@@ -12,13 +12,11 @@ from importlib import resources
 
 import numpy as np
 
+from tfface.detection.names import MODEL_FILES
 from tfface.detection.litert_blazeface import DETECTORS, BlazeFace, Detection
 from tfface.quiet import native_stderr_silenced
 
-MODELS = {
-    "short": "face_detection_short_range.tflite",
-    "full": "face_detection_full_range_sparse.tflite",
-}
+MODELS = MODEL_FILES
 
 
 class BlazeFaceDetector:

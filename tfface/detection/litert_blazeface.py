@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tfface.detection.names import MODEL_FILES
 from tfface.litert import open_interpreter
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mediapipe"
-DETECTORS = {"short": ASSETS / "face_detection_short_range.tflite",
-             "full": ASSETS / "face_detection_full_range_sparse.tflite"}
+DETECTORS = {name: ASSETS / file for name, file in MODEL_FILES.items()}
 DEFAULT_DETECTOR = DETECTORS["short"]
 
 STRIDES = (8, 16, 16, 16)  # short-range SSD layers; layers with one stride share a grid

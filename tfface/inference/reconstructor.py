@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
+from tfface.detection import create_detector
+from tfface.detection.blazeface import BlazeFaceDetector
+from tfface.detection.cascade import CascadeDetector
 from tfface.inference.decode import DecodedFaces
 from tfface.inference.face_path import (MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois,
                                         track_rois)
