@@ -116,3 +116,22 @@ def test_video_tracking_follows_faces_without_the_detector():
         for fa, fb in zip(sorted(a, key=lambda f: f.box[0]), sorted(b, key=lambda f: f.box[0])):
             err = np.linalg.norm(fa.landmarks[:, :2] - fb.landmarks[:, :2], axis=-1).mean()
             assert err < 0.02 * face_size(fb.landmarks)
+
+
+def test_every_shipped_preset_file_is_its_keras_weights():
+    """Each preset's model.tflite was regenerated from its current weights
+    (`python -m tfface.models.packaging NAME` after replacing a preset's weights)."""
+    from tfface.inference.face_path import crops_at
+    from tfface.io.images import read_image
+    from tfface.models.presets import PRESETS
+    from tfface.runtimes import KerasRunner, load_runner
+
+    crops = crops_at(read_image(SAMPLE_IMAGE), np.array([[963, 156, 1292, 485], [161, 108, 502, 449]]), 120)
+    for name in PRESETS:
+        lite, keras_runner = load_runner(name), KerasRunner(name)
+        a, b = lite(crops), keras_runner(crops)
+        assert set(a) == set(b) and lite.attribute_names == list(keras_runner.attribute_names), name
+        assert np.abs((a["params"] - b["params"]) / keras_runner.decoder.param_stats.std).max() <= 1e-4, name
+        for key in set(a) - {"params"}:
+            assert np.abs(a[key] - b[key]).max() <= 1e-4, (name, key)
+        assert lite.verification_threshold == keras_runner.verification_threshold, name
