@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, SAMPLE_IMAGE
+from conftest import SAMPLE_IMAGE
 
 from mobile_demo import web_check
 

@@ -7,7 +7,6 @@ cropped datasets); `full` (192x192, sparse) also finds small faces further away.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
