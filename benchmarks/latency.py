@@ -3,9 +3,10 @@
     python benchmarks/latency.py [--image examples/trump_hillary.jpg] [--repeats 50]
 
 Each thread count runs in a fresh subprocess, because TensorFlow fixes its thread pools at start-up.
-Stages: BlazeFace detection (per image), crop + normalise, backbone + head (one face, called as a
-compiled tf.function, as a served model would be), and decoding 62 params to landmarks and pose.
-The ratio column compares each stage with the backbone + head of the same run.
+Stages as `tfface reconstruct` runs them by default: BlazeFace detection (per image, LiteRT), crop, the
+network (one face, the preset's model.tflite on LiteRT) and the NumPy decode of 62 params to landmarks and
+pose; the Keras network (tf.function) is timed beside them for reference. The ratio column compares each
+stage with the LiteRT network of the same run.
 """
 
 from __future__ import annotations
@@ -32,27 +33,34 @@ def _time_ms(fn, repeats: int) -> float:
     return 1000.0 * times[len(times) // 2]  # median
 
 
-def measure(image_path: str, repeats: int) -> dict[str, float]:
+def measure(image_path: str, repeats: int, threads: int) -> dict[str, float]:
+    """The stages `tfface reconstruct` runs by default (the preset's TFLite file on LiteRT, NumPy decode),
+    and the Keras network (tf.function) beside them for reference."""
     import tensorflow as tf
 
-    from tfface.morphable.crop import roi_from_box
+    from tfface.inference.face_path import crops_at
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.io.images import read_image
+    from tfface.morphable.crop import roi_from_box
+    from tfface.runtimes import KerasRunner, load_runner
 
     image = read_image(image_path)
-    rec = FaceReconstructor()
+    rec = FaceReconstructor(load_runner("tfface_mb05_3ddfa", num_threads=threads))
     detections = rec.detector.detect(image)
     if not detections:
         raise SystemExit(f"{image_path}: no face found")
     roi = roi_from_box(detections[0].box)[None]
-    crops = rec.preset.preprocessor(image, roi)
-    model = tf.function(lambda x: rec.preset.model(x, training=False))
-    outputs = model(crops).numpy()
+    crops = crops_at(image, roi, rec.runner.image_size)
+    params = rec.runner(crops)["params"]
+    keras_runner = KerasRunner("tfface_mb05_3ddfa")
+    x = keras_runner.preset.preprocessor.normalize(crops)
+    model = tf.function(lambda t: keras_runner.preset.model(t, training=False))
     return {
         "detector (per image)": _time_ms(lambda: rec.detector.detect(image), repeats),
-        "crop + normalise": _time_ms(lambda: rec.preset.preprocessor(image, roi), repeats),
-        "backbone + head": _time_ms(lambda: model(crops).numpy(), repeats),
-        "decode (params -> 68 pts, pose)": _time_ms(lambda: rec.decoder(outputs, roi), repeats),
+        "crop": _time_ms(lambda: crops_at(image, roi, rec.runner.image_size), repeats),
+        "network (LiteRT, the default)": _time_ms(lambda: rec.runner(crops), repeats),
+        "decode (params -> 68 pts, pose)": _time_ms(lambda: rec.decoder.landmarks_pose(params, roi), repeats),
+        "network (Keras tf.function, reference)": _time_ms(lambda: model(x).numpy(), repeats),
     }
 
 
@@ -69,7 +77,7 @@ def main() -> None:
 
         tf.config.threading.set_intra_op_parallelism_threads(args.child)
         tf.config.threading.set_inter_op_parallelism_threads(1)  # one graph at a time
-        print(json.dumps(measure(args.image, args.repeats)))
+        print(json.dumps(measure(args.image, args.repeats, args.child)))
         return
 
     results = {}
@@ -88,10 +96,10 @@ def main() -> None:
     for stage in stages:
         cells = []
         for n in args.threads:
-            ms, base = results[n][stage], results[n]["backbone + head"]
+            ms, base = results[n][stage], results[n]["network (LiteRT, the default)"]
             cells += [f"{ms:.2f}", f"{ms / base:.2f}x"]
         print(f"| {stage} | " + " | ".join(cells) + " |")
-    total = {n: sum(r.values()) for n, r in results.items()}
+    total = {n: sum(v for k, v in r.items() if "reference" not in k) for n, r in results.items()}
     print("| total, one face | " + " | ".join(f"{total[n]:.2f} | " for n in args.threads) + "|")
 
 

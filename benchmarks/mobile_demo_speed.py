@@ -2,10 +2,11 @@
 against tfface itself (Keras + MediaPipe) in the same run; and, where headless Chromium is installed,
 the face model in the browser with LiteRT.js (each TFLite file) and onnxruntime-web (the ONNX file).
 
-    python benchmarks/mobile_demo_speed.py [--image examples/trump_hillary.jpg] [--repeats 30] [--no-browser]
+    python -m benchmarks.mobile_demo_speed [--image examples/trump_hillary.jpg] [--repeats 30] [--no-browser]
 
 Fidelity: max |landmark difference| against the Keras model on the same crops, in 120x120 crop pixels
-(browser) or photo pixels (edge app, same detector boxes). Prints markdown tables.
+(browser) or photo pixels (edge app, same detector boxes). Prints markdown tables. Run it with `-m` from
+the repo root, where `mobile_demo` (a folder of the repo, not an installed package) imports.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # mobile_demo is a folder of the repo, not an installed package
 
 VARIANTS = ("fp32", "fp16", "int8")
 SHARED_CELEBA = REPO.parent / "shared" / "data" / "celeba" / "img_celeba"
@@ -76,7 +75,8 @@ def edge_table(image: np.ndarray, files: dict[str, Path], repeats: int) -> list[
 
 def browser_table(crops: np.ndarray, files: dict[str, Path], folder: Path, reference: np.ndarray,
                   repeats: int) -> list[str]:
-    from mobile_demo.edge.face_model import ShapeBasis, decode
+    from mobile_demo.edge.face_model import read_basis
+    from tfface.morphable.decode import decode_faces as decode
     from mobile_demo.web_check import WEB, missing_requirements, serve
 
     why = missing_requirements()
@@ -84,7 +84,7 @@ def browser_table(crops: np.ndarray, files: dict[str, Path], folder: Path, refer
         return [f"browser benchmark skipped: {why or 'onnxruntime-web not installed (npm install in mobile_demo/web)'}"]
     md = json.loads((folder / "metadata.json").read_text())
     mean, std = np.asarray(md["params"]["mean"]), np.asarray(md["params"]["std"])
-    basis = ShapeBasis.from_json(folder / "landmark_basis.json")
+    basis = read_basis(folder / "landmark_basis.json")
     box = np.tile([[0, 0, 120, 120]], (len(crops), 1))
     ref_lm = decode(reference, box, basis, 120)[0][..., :2]
     (folder / "crops.bin").write_bytes(crops.tobytes())

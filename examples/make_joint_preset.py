@@ -277,7 +277,7 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
     from tfface.evaluation.aflw2000 import evaluate_aflw2000
     from tfface.evaluation.attributes import attribute_metrics, choose_thresholds
     from tfface.evaluation.verification import embedding_verification
-    from tfface.data.celeba import ATTRIBUTE_NAMES
+    from tfface.models.attributes import ATTRIBUTE_NAMES
 
     result = {"aflw2000": evaluate_aflw2000(runner, aflw, crop="gt", limit=aflw_limit, progress=False)["metrics"]}
     out = {name: run_outputs(runner, s["crops"]) for name, s in sets.items()}

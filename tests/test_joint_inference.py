@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SAMPLE_IMAGE
 from tfface.cli.main import main
-from tfface.data.celeba import ATTRIBUTE_NAMES
+from tfface.models.attributes import ATTRIBUTE_NAMES
 from tfface.errors import TffaceError
 from tfface.io.images import read_image
 from tfface.models import presets
@@ -140,7 +140,7 @@ def test_reconstruct_json_has_attributes_and_embedding(joint, capsys, reconstruc
         # same 3DMM head as the regressor: same landmarks (JSON rounds to 0.01 px)
         np.testing.assert_allclose(face["landmarks_3d"], ref.landmarks, atol=0.011)
     # library: params to 1e-5 (normalised), and the attributes are the final crop's own outputs
-    stats = reconstructor.preset.param_stats
+    stats = reconstructor.decoder.param_stats
     image = read_image(SAMPLE_IMAGE)
     for face, ref in zip(joint_reconstructor(image), regressor):
         np.testing.assert_allclose(_normalised(stats, face.params), _normalised(stats, ref.params), atol=1e-5)
@@ -257,7 +257,7 @@ def test_shipped_joint_preset_on_the_sample_photo(reconstructor, halves, capsys)
 
     image = read_image(SAMPLE_IMAGE)
     with FaceReconstructor("tfface_mb05_joint") as rec:
-        threshold = rec.preset.config["verification_threshold"]
+        threshold = rec.runner.verification_threshold
         faces = sorted(rec(image), key=lambda f: float(f.box[0]))
         mirrored = sorted(rec(image[:, ::-1].copy()), key=lambda f: -float(f.box[0]))
         small = sorted(rec(cv2.resize(image, None, fx=0.5, fy=0.5)), key=lambda f: float(f.box[0]))

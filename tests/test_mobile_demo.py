@@ -12,14 +12,11 @@ import pytest
 
 from conftest import REPO, SAMPLE_IMAGE, shared_path
 
-if str(REPO) not in sys.path:  # mobile_demo is a folder of the repo, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from mobile_demo.edge import blazeface as bf  # noqa: E402
-from mobile_demo.edge import face_model as fm  # noqa: E402
-from mobile_demo.edge.io import read_rgb  # noqa: E402
-from mobile_demo.edge.litert import ModelFileError  # noqa: E402
-from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size  # noqa: E402
+from tfface.detection import litert_blazeface as bf
+from mobile_demo.edge import face_model as fm
+from mobile_demo.edge.io import read_rgb
+from tfface.litert import ModelFileError
+from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size
 
 IDENTITY_PHOTOS = ("obama/obama.jpg", "biden/biden2.jpg", "clapton/clapton-2.jpg", "lennon/lennon-2.jpg",
                    "kit_harington/john1.jpeg", "rose_leslie/img1.jpg", "anthony_hopkins/Anthony_Hopkins_0001.jpg")
@@ -37,7 +34,7 @@ def edge():
 
 
 def test_edge_app_imports_no_tensorflow(tmp_path):
-    """Photo and video through the CLI in a fresh interpreter; TF, Keras, MediaPipe, tfface never load."""
+    """Photo and video through the CLI in a fresh interpreter; TF, Keras and MediaPipe never load (tfface's NumPy face modules do)."""
     from mobile_demo.smoothing_eval import CameraMotion, write_video
 
     clip = tmp_path / "clip.mp4"
@@ -49,7 +46,7 @@ def test_edge_app_imports_no_tensorflow(tmp_path):
         "from mobile_demo.edge.app import main\n"
         f"rc1 = main({photo_args!r})\n"
         f"rc2 = main({clip_args!r})\n"
-        "print(json.dumps({'rc': [rc1, rc2], 'loaded': [m for m in ('tensorflow', 'keras', 'mediapipe', 'tfface') "
+        "print(json.dumps({'rc': [rc1, rc2], 'loaded': [m for m in ('tensorflow', 'keras', 'mediapipe') "
         "if m in sys.modules]}))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -107,7 +104,7 @@ def _photos() -> list:
 
 @pytest.mark.parametrize("which", ["sample", "shared"])
 def test_numpy_blazeface_matches_mediapipe(which):
-    from tfface.detection.blazeface import BlazeFaceDetector
+    from tfface.detection.blazeface import MediaPipeBlazeFace as BlazeFaceDetector
 
     paths = [SAMPLE_IMAGE] if which == "sample" else _photos()[1:]
     ours = bf.BlazeFace()
@@ -138,7 +135,7 @@ def _shrunk(scale: float) -> np.ndarray:
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.3])
 def test_numpy_full_range_blazeface_matches_mediapipe(scale):
     """The full-range model (192 px, 2304 anchors) through the same NumPy decoding: MediaPipe's boxes."""
-    from tfface.detection.blazeface import BlazeFaceDetector
+    from tfface.detection.blazeface import MediaPipeBlazeFace as BlazeFaceDetector
 
     canvas = _shrunk(scale)
     ours = bf.BlazeFace(bf.DETECTORS["full"])
@@ -166,37 +163,28 @@ def test_edge_auto_detector_finds_faces_short_range_misses():
 # NumPy crop rules and decoding == tfface's
 
 
-def test_crop_rules_equal_tfface(default_preset):
-    from tfface.morphable.crop import roi_from_box, roi_from_landmarks
+def test_numpy_decoding_equals_the_tensorflow_geometry(default_preset, reconstructor):
+    """The one NumPy decode (inference, edge app) and the differentiable TF one (losses) agree."""
+    import tensorflow as tf
 
-    rng = np.random.default_rng(0)
-    image = read_rgb(SAMPLE_IMAGE)
-    for _ in range(200):
-        x0, y0 = rng.uniform(-50, 1400, 2)
-        box = np.array([x0, y0, x0 + rng.uniform(20, 400), y0 + rng.uniform(20, 400)])
-        np.testing.assert_array_equal(fm.roi_from_box(box), roi_from_box(box))
-        pts = rng.uniform(0, 600, (68, 2)) * rng.uniform(0.1, 1) + rng.uniform(-100, 900, 2)
-        np.testing.assert_array_equal(fm.roi_from_landmarks(pts), roi_from_landmarks(pts))
-    for roi in ([963, 156, 1292, 485], [-40, -30, 200, 210], [1400, 500, 1700, 800]):
-        roi = np.array(roi, np.float32)
-        np.testing.assert_array_equal(fm.crop(image, roi, 120), default_preset.preprocessor.crop(image, roi))
+    from tfface.morphable.decode import ShapeBasis, decode_faces
+    from tfface.morphable.geometry import ShapeDecoder, apply_camera, crop_to_image
+    from tfface.morphable.params import camera_to_srt, split_params
+    from tfface.morphable.pose import euler_angles
 
-
-def test_numpy_decoding_equals_tfface(default_preset, reconstructor):
-    from tfface.inference.decode import ParamDecoder
-
-    image = read_rgb(SAMPLE_IMAGE)
-    faces = reconstructor(image)
+    faces = reconstructor(read_rgb(SAMPLE_IMAGE))
     params = np.stack([f.params for f in faces])
     rois = np.stack([f.roi_box for f in faces])
     rng = np.random.default_rng(1)
     params = np.concatenate([params, params * (1 + 0.05 * rng.standard_normal(params.shape))]).astype(np.float32)
-    rois = np.concatenate([rois, rois + 7])
-    ref = ParamDecoder(default_preset.param_stats, default_preset.shape_model, 120).decode_params(params, rois)
-    basis = fm.ShapeBasis.from_json(fm.MODELS / fm.BASIS_FILE)
-    landmarks, pose = fm.decode(params, rois, basis, 120)
-    np.testing.assert_allclose(landmarks, ref.landmarks, atol=0.01)
-    np.testing.assert_allclose(pose, ref.pose, atol=0.01)
+    rois = np.concatenate([rois, rois + 7]).astype(np.float32)
+    lm = default_preset.shape_model.landmark_model()
+    camera, alpha_id, alpha_exp = split_params(tf.constant(params))
+    ref = crop_to_image(apply_camera(camera, ShapeDecoder(lm).vertices(alpha_id, alpha_exp)), rois, 120).numpy()
+    ref_pose = euler_angles(camera_to_srt(camera)[1]).numpy()
+    landmarks, pose = decode_faces(params, rois, ShapeBasis(lm.mean, lm.id_basis, lm.exp_basis), 120)
+    np.testing.assert_allclose(landmarks, ref, atol=0.01)
+    np.testing.assert_allclose(pose, ref_pose, atol=0.01)
 
 
 def test_shipped_model_files_match_the_preset(default_preset):
@@ -205,7 +193,7 @@ def test_shipped_model_files_match_the_preset(default_preset):
     assert md["format"] == "tfface-export" and md["name"] == default_preset.name
     np.testing.assert_allclose(md["params"]["mean"], default_preset.param_stats.mean, rtol=1e-6)
     np.testing.assert_allclose(md["params"]["std"], default_preset.param_stats.std, rtol=1e-6)
-    basis = fm.ShapeBasis.from_json(fm.MODELS / fm.BASIS_FILE)
+    basis = fm.read_basis(fm.MODELS / fm.BASIS_FILE)
     lm = default_preset.shape_model.landmark_model()
     for ours, ref in ((basis.mean, lm.mean), (basis.id_basis, lm.id_basis), (basis.exp_basis, lm.exp_basis)):
         np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
@@ -347,12 +335,14 @@ def test_joint_model_attributes_reach_the_edge_app(tmp_path):
     files = export_preset(preset, tmp_path, ("tflite_fp32",)).files
     fix_batch(files["tflite_fp32"])
     write_basis(preset.shape_model, tmp_path / fm.BASIS_FILE)
-    model = fm.FaceModel(files["tflite_fp32"])
+    model = fm.FaceNetwork(files["tflite_fp32"])
     assert len(model.attribute_names) == 40 and model.attribute_names[31] == "Smiling"
     image = read_rgb(SAMPLE_IMAGE)
     rois = np.array([[963, 156, 1292, 485], [161, 108, 502, 449]], np.float32)
     faces = model.predict(image, rois, refine=0)
-    crops = np.stack([fm.crop(image, r, 32) for r in rois])
+    from tfface.morphable.crop import warp_crop
+
+    crops = np.stack([warp_crop(image, r, 32) for r in rois])
     ref = KerasRunner(preset)(crops)
     for face, probs, params in zip(faces, ref["attributes"], ref["params"]):
         assert list(face.attributes) == model.attribute_names

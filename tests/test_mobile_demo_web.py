@@ -10,16 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, SAMPLE_IMAGE
+from conftest import SAMPLE_IMAGE
 
-if str(REPO) not in sys.path:  # mobile_demo is a folder of the repo, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from mobile_demo import web_check  # noqa: E402
+from mobile_demo import web_check
 
 BOUND_PX = 0.5  # page vs Python landmarks on the same pixels (measured: 0.014 px)
 
@@ -71,7 +67,7 @@ def test_browser_page_finds_small_faces_with_full_range(tmp_path):
     import cv2
     import numpy as np
 
-    from mobile_demo.edge import blazeface as bf
+    from tfface.detection import litert_blazeface as bf
     from mobile_demo.edge.io import read_rgb
 
     _requirements()

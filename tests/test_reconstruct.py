@@ -42,7 +42,7 @@ def test_sample_photo_two_faces(tmp_path, capsys):
         # both people look towards the image's right: negative yaw by the documented convention
         assert -45 < face["pose"]["yaw"] < -5
         assert abs(face["pose"]["pitch"]) < 25 and abs(face["pose"]["roll"]) < 25
-    overlay = cv2.imread(str(tmp_path / "trump_hillary_overlay.png"))
+    overlay = cv2.imread(str(tmp_path / "trump_hillary_overlay.jpg"))
     assert overlay.shape == read_image(SAMPLE_IMAGE).shape
     assert np.abs(overlay[..., ::-1].astype(int) - read_image(SAMPLE_IMAGE)).sum() > 0
 
@@ -71,7 +71,7 @@ def test_bad_inputs_are_reported_and_the_run_goes_on(tmp_path, capsys):
     assert f"{text}: unsupported format '.txt'" in err
     assert f"{missing}: file not found" in err
     assert "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["trump_hillary.json", "trump_hillary_overlay.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["trump_hillary.json", "trump_hillary_overlay.jpg"]
 
 
 def test_every_input_failing_gives_non_zero_exit(tmp_path, capsys):

@@ -14,7 +14,7 @@ from tfface.errors import TffaceError
 def test_keras_runner_matches_the_preset_pipeline():
     from tfface.runtimes import KerasRunner, load_runner
 
-    runner = load_runner("tfface_mb05_3ddfa")
+    runner = load_runner("tfface_mb05_3ddfa", runtime="keras")
     assert isinstance(runner, KerasRunner) and runner.image_size == 120 and runner.outputs == ("params",)
     crops = sample_crops()
     preset = default_preset()

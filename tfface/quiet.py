@@ -22,3 +22,21 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up noise (CUDA `cuInit` errors on GPU-less hosts, oneDNN
+    notices, absl warnings); for the commands that need it (train, export, edit, convert, data, Keras)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with native_stderr_silenced():
+        import tensorflow as tf
+    import logging
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # absl comes with TensorFlow; guard anyway
+        pass

@@ -22,9 +22,11 @@ import numpy as np
 from tfface.errors import TffaceError
 from tfface.inference.decode import ParamDecoder
 from tfface.io.guard import model_file_errors
-from tfface.morphable.params import ParamStats
+from tfface.morphable.decode import ParamStats
 
 METADATA_FILE = "metadata.json"
+PRESET_RUNTIME_FILE = "model.tflite"  # what `tfface.models.packaging` ships in a preset folder
+RUNTIMES = ("auto", "litert", "keras")  # auto: a preset's shipped TFLite file when it has one, else Keras
 OUTPUTS = ("params", "attributes", "embedding")  # what runners return; training-only outputs are dropped
 SAVED_MODEL_METADATA = Path("assets.extra") / "tfface_metadata.json"  # inside a SavedModel
 
@@ -109,7 +111,7 @@ class KerasRunner(Runner):
     def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         raw = self.raw(crops)
         stats = self.preset.param_stats  # NumPy: an eager TF op here cost as much as the network
-        result = {"params": (raw["params"] * stats.std + stats.mean).astype(np.float32)}
+        result = {"params": stats.denormalize(raw["params"]).astype(np.float32)}
         if "attributes" in raw:
             result["attributes"] = _sigmoid(raw["attributes"])
         if "embedding" in raw:
@@ -238,7 +240,7 @@ class TFLiteRunner(_ExportedRunner):
         details = {d["index"]: d for d in it.get_output_details()}
         out = {k: _dequantize(it.get_tensor(i), details[i]) for k, i in self._output_index.items()}
         stats = self.decoder.param_stats
-        out["params"] = (out.pop("params_normalized") * stats.std + stats.mean).astype(np.float32)
+        out["params"] = stats.denormalize(out.pop("params_normalized")).astype(np.float32)
         return {k: out[k] for k in self.outputs}
 
 
@@ -286,8 +288,14 @@ class OnnxRunner(_ExportedRunner):
 
 
 @model_file_errors
-def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int | None = None) -> Runner:
-    """Open a preset name/folder, SavedModel folder, TF Serving base folder, .tflite or .onnx file."""
+def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int | None = None,
+                runtime: str = "auto") -> Runner:
+    """Open a preset name/folder, SavedModel folder, TF Serving base folder, .tflite or .onnx file.
+
+    A preset runs its shipped `model.tflite` on LiteRT (no TensorFlow import) unless `runtime="keras"`
+    or the folder has no such file (a preset saved by `save_preset` before packaging)."""
+    if runtime not in RUNTIMES:
+        raise TffaceError(f"runtime must be one of {RUNTIMES}. Received: {runtime!r}")
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix in (".tflite", ".onnx"):
@@ -301,4 +309,13 @@ def load_runner(spec: str | os.PathLike = "tfface_mb05_3ddfa", num_threads: int 
             if sm:  # an export folder: its SavedModel
                 return SavedModelRunner(path / sm)
         return SavedModelRunner(path)
+    if runtime != "keras":
+        from tfface.models.presets import preset_dir
+
+        shipped = preset_dir(spec) / PRESET_RUNTIME_FILE
+        if shipped.is_file():
+            return TFLiteRunner(shipped, num_threads)
+        if runtime == "litert":
+            raise TffaceError(f"preset {spec}: no {PRESET_RUNTIME_FILE} (make it with "
+                              "`python -m tfface.models.packaging PRESET`)")
     return KerasRunner(str(spec))

@@ -4,7 +4,8 @@
     python -m mobile_demo.edge clip.mp4 -o out.mp4 [--min-cutoff 0.5 --beta 20 | --no-smooth]
     python -m mobile_demo.edge 0 -o cam.mp4 --max-frames 300      # webcam 0
 
-Needs only ai-edge-litert, numpy and OpenCV (no TensorFlow, MediaPipe or tfface).
+Needs only ai-edge-litert, numpy and OpenCV, and the repo's `tfface` folder for its NumPy face rules and
+detector (no TensorFlow or MediaPipe is imported).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from mobile_demo.edge.draw import draw_face, draw_mesh, draw_speed
 from mobile_demo.edge.face_model import DEFAULT_MODEL
 from mobile_demo.edge.io import InputError, read_rgb
-from mobile_demo.edge.litert import ModelFileError
+from tfface.litert import ModelFileError
 from mobile_demo.edge.pipeline import EdgePipeline, Face
 from mobile_demo.edge.smoothing import OneEuroConfig
 
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=int, default=1, help="re-crops from the landmarks per frame (1)")
     p.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads (default: LiteRT's choice)")
     p.add_argument("--max-faces", type=int, default=8)
+    p.add_argument("--detect-every", type=int, default=1,
+                   help="video: run the detector every N frames, tracking from the landmarks in between "
+                        "(and whenever tracking is lost); 1: detect on every frame")
     p.add_argument("--mesh", action="store_true", help="draw the face mesh (a coarse dense 3DMM, ~950 vertices)")
     p.add_argument("--no-smooth", action="store_true", help="video: no temporal smoothing")
     p.add_argument("--min-cutoff", type=float, default=OneEuroConfig.min_cutoff,
@@ -88,7 +92,7 @@ def open_video(source: str) -> tuple[cv2.VideoCapture, float]:
 def run(args: argparse.Namespace) -> int:
     smoothing = None if args.no_smooth else OneEuroConfig(args.min_cutoff, args.beta, args.d_cutoff)
     pipeline = EdgePipeline(args.model, args.detector, args.min_score, args.refine, smoothing,
-                            args.threads, args.max_faces, args.mesh)
+                            args.threads, args.max_faces, args.mesh, args.detect_every)
     source = str(args.input)
     is_image = Path(source).suffix.lower() in IMAGE_SUFFIXES
     if not is_image and not source.isdigit() and not Path(source).is_file():

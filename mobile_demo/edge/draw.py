@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mobile_demo.edge.face_model import rotation_from_camera
+from tfface.morphable.decode import rotation_from_camera
 
 # iBUG-68 contours: (first, last, closed)
 CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False), (31, 35, False),

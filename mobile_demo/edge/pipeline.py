@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_demo.edge.blazeface import open_detector
-from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceModel, roi_from_box
+from tfface.detection.litert_blazeface import open_detector
+from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceNetwork
+from tfface.inference.face_path import track_rois
+from tfface.morphable.crop import roi_from_box
 from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
 
 
@@ -45,22 +47,29 @@ class EdgePipeline:
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Path = "auto",
                  min_score: float = 0.5, refine: int = 1, smoothing: OneEuroConfig | None = None,
-                 num_threads: int | None = None, max_faces: int = 8, mesh: bool = False) -> None:
+                 num_threads: int | None = None, max_faces: int = 8, mesh: bool = False,
+                 detect_every: int = 1) -> None:
         self.detector = open_detector(detector, min_score, num_threads)
-        self.model = FaceModel(model, num_threads=num_threads, mesh=mesh)
+        self.model = FaceNetwork(model, num_threads=num_threads, mesh=mesh)
         self.refine, self.max_faces = refine, max_faces
+        # detect_every > 1: video tracking; frames in between are cropped from the previous frame's
+        # landmarks (tfface.inference.face_path.track_rois), the detector runs when tracking is lost
+        self.detect_every = detect_every
+        self._previous: list[Face] = []
+        self._since_detection = 0
         self.tracker = FaceTracker(smoothing) if smoothing is not None else None
         self.timings = Timings()
 
     def __call__(self, image: np.ndarray, t: float | None = None) -> list[Face]:
         t0 = time.perf_counter()
-        detections = self.detector(image)[:self.max_faces]
-        t1 = time.perf_counter()
-        rois = np.stack([roi_from_box(d.box) for d in detections]) if detections else np.zeros((0, 4))
-        results = self.model.predict(image, rois, self.refine)
+        self.timings.detect = 0.0
+        faces = self._tracked(image) if self._since_detection < self.detect_every and self._previous else None
+        if faces is None:
+            faces = self._detected(image)
+            self._since_detection = 0
+        self._since_detection += 1
+        self._previous = faces
         t2 = time.perf_counter()
-        faces = [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes, r.vertices)
-                 for d, r in zip(detections, results)]
         if self.tracker is not None and t is not None:
             # params are relative to each frame's crop, so the mesh is smoothed in photo pixels with the rest
             smoothed = self.tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params,
@@ -70,6 +79,26 @@ class EdgePipeline:
                           s.get("vertices")) for f, s in zip(faces, smoothed)]
         t3 = time.perf_counter()
         tm = self.timings
-        tm.detect, tm.model, tm.smooth = 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)
+        tm.model, tm.smooth = 1e3 * (t2 - t0) - tm.detect, 1e3 * (t3 - t2)
         tm.history.append(tm.total)
         return faces
+
+    def _detected(self, image: np.ndarray) -> list[Face]:
+        t0 = time.perf_counter()
+        detections = self.detector(image)[:self.max_faces]
+        self.timings.detect = 1e3 * (time.perf_counter() - t0)
+        rois = np.stack([roi_from_box(d.box) for d in detections]) if detections else np.zeros((0, 4))
+        results = self.model.predict(image, rois, self.refine, check=True)
+        return [Face(d.box, d.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes, r.vertices)
+                for d, r in zip(detections, results) if r.holds_face]
+
+    def _tracked(self, image: np.ndarray) -> list[Face] | None:
+        """The previous frame's faces followed into this frame, or None when tracking is lost."""
+        prev = self._previous
+        p, held = track_rois(image, np.stack([f.landmarks for f in prev]), np.stack([f.params for f in prev]),
+                             self.model, self.model.decode, self.model.image_size)
+        if not held:
+            return None
+        results = self.model.results(p)
+        return [Face(f.box, f.score, r.roi_box, r.params, r.landmarks, r.pose, r.attributes, r.vertices)
+                for f, r in zip(prev, results)]

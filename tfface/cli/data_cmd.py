@@ -11,7 +11,6 @@ from tfface.detection import DETECTORS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from tfface.data.convert import FORMATS
-    from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN
 
     data = sub.add_parser("data", help="dataset tools (convert to TFRecord shards)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -22,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), default=None,
                    help="CelebA: keep this partition only; other formats: the split written into records")
     p.add_argument("--shard-size", type=int, default=1000, help="input records per shard")
-    p.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="stored crop side in pixels")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="stored crop side / 3DDFA crop side")
+    p.add_argument("--crop-size", type=int, default=None, help="stored crop side in pixels (default 160)")
+    p.add_argument("--margin", type=float, default=None, help="stored crop side / 3DDFA crop side (default 4/3)")
     p.add_argument("--limit", type=int, default=None, help="convert the first N records only")
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace model for photos without a face box (celeba, identity_folders)")

@@ -20,14 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="crops from the ground-truth landmarks (the protocol) or from the detector (default: gt)")
     a.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
     _common(a, "aflw2000")
-    a.set_defaults(run=run_aflw2000)
+    a.set_defaults(run=run_aflw2000, tensorflow=False)
 
     t = tasks.add_parser("attributes", help="CelebA per-attribute accuracy beside the majority-class baseline")
     t.add_argument("--data", type=Path, required=True, help="CelebA root (list_attr_celeba.txt, images, partition)")
     t.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
     t.add_argument("--limit", type=int, default=None)
     _common(t, "attributes", JOINT_PRESET)
-    t.set_defaults(run=run_attributes)
+    t.set_defaults(run=run_attributes, tensorflow=False)
 
     v = tasks.add_parser("verification", help="LFW-protocol verification accuracy, ROC, TAR@FAR")
     v.add_argument("--data", type=Path, required=True, help="image root the pairs refer to, or identity folders")
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--num-pairs", type=int, default=6000, help="pairs to draw from identity folders")
     v.add_argument("--seed", type=int, default=0)
     _common(v, "verification", JOINT_PRESET)
-    v.set_defaults(run=run_verification)
+    v.set_defaults(run=run_verification, tensorflow=False)
 
     m = tasks.add_parser("meshes", help="3D RMSE of predicted meshes against scans after ICP (MICC/BU-3DFE)")
     m.add_argument("--pred", type=Path, required=True, help="folder of predicted meshes (.obj/.ply/.wrl)")

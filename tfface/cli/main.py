@@ -6,12 +6,14 @@ import argparse
 import os
 import sys
 
-# Quiet TensorFlow's and MediaPipe's C++ start-up chatter before either is imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Quiet TensorFlow's and MediaPipe's C++ start-up chatter before either is imported. Commands import
+# TensorFlow only when they need it: each parser sets `tensorflow=False` when it runs without it
+# (reconstruct, verify, evaluate and serve-request run presets' TFLite files unless `--runtime keras`).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from tfface.errors import TffaceError  # noqa: E402
-from tfface.quiet import native_stderr_silenced  # noqa: E402
+from tfface.quiet import quiet_tensorflow  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with native_stderr_silenced():  # TensorFlow's import-time CUDA/oneDNN notices
-        import tensorflow  # noqa: F401  (first, so command modules importing it stay quiet)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # before anything heavy: `--help` and typos answer at once
+    if getattr(args, "tensorflow", True) or getattr(args, "runtime", None) == "keras":
+        quiet_tensorflow()  # first, so command modules importing it stay quiet
     try:
         return int(args.run(args) or 0)
     except (TffaceError, FileNotFoundError) as e:

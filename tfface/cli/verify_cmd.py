@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace: 'auto' (default) short-range, then full-range + tiles where it finds no face; "
                         "'short' for portraits/close faces only; 'full' for group photos with small faces")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, tensorflow=False)
 
 
 def run(args: argparse.Namespace) -> int:

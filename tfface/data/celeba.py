@@ -15,15 +15,9 @@ import numpy as np
 
 from tfface.data.text_tables import TableLines
 from tfface.errors import DataFileError
+from tfface.models.attributes import ATTRIBUTE_NAMES
 
 # CelebA's 40 attributes, in the column order of list_attr_celeba.txt (the joint model's output order).
-ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young")
 NUM_ATTRIBUTES = len(ATTRIBUTE_NAMES)
 SPLITS = {"train": 0, "val": 1, "test": 2}
 SPLIT_NAMES = {v: k for k, v in SPLITS.items()}
@@ -134,12 +128,6 @@ def read_boxes(path: str | os.PathLike, problems: list[str] | None = None,
     """`list_bbox_celeba.txt` (x_1 y_1 width height) -> {image file: float32 (x0, y0, x1, y1)}."""
     table = _read_table(path, 4, problems, strict, positive=(2, 3))
     return {k: np.array([v[0], v[1], v[0] + v[2], v[1] + v[3]], np.float32) for k, v in table.items()}
-
-
-def read_landmarks5(path: str | os.PathLike, problems: list[str] | None = None,
-                    strict: bool = False) -> dict[str, np.ndarray]:
-    """`list_landmarks_celeba.txt` / `list_landmarks_align_celeba.txt` -> {image: (5, 2) eyes, nose, mouth corners}."""
-    return {k: v.reshape(5, 2) for k, v in _read_table(path, 10, problems, strict).items()}
 
 
 def _find(root: Path, names: tuple[str, ...]) -> Path | None:

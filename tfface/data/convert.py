@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, FaceRecord, write_shards
 from tfface.errors import TffaceError
+
+if TYPE_CHECKING:  # records import TensorFlow; `tfface data --help` should not
+    from tfface.data.records import FaceRecord
 
 FORMATS = ("celeba", "aflw2000", "300w_lp", "identity_folders", "3ddfa_list")
 NEEDS_DETECTOR = ("celeba", "identity_folders")
@@ -40,11 +42,16 @@ def read_dataset(fmt: str, root: str | os.PathLike, problems: list[str], split: 
 
 
 def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
-                    crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN, limit: int | None = None,
+                    crop_size: int | None = None, margin: float | None = None, limit: int | None = None,
                     detector: str = "auto", progress: bool = True, overwrite: bool = False,
                     **reader_args: Any) -> dict[str, Any]:
-    """Read, crop and write; returns the summary (also in out_dir/summary.json). A rerun resumes only the
-    same run (tfface.data.manifest); `overwrite` starts over."""
+    """Read, crop and write; returns the summary (also in out_dir/summary.json). `crop_size` and
+    `margin` default to tfface.data.records' DEFAULT_CROP_SIZE and DEFAULT_MARGIN. A rerun resumes only
+    the same run (tfface.data.manifest); `overwrite` starts over."""
+    from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, write_shards
+
+    crop_size = DEFAULT_CROP_SIZE if crop_size is None else crop_size
+    margin = DEFAULT_MARGIN if margin is None else margin
     problems: list[str] = []
     records, extra = read_dataset(fmt, root, problems, **reader_args)
     records = records[:limit] if limit else records

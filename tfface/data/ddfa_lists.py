@@ -70,7 +70,7 @@ def read_3ddfa_list(list_file: str | os.PathLike, image_root: str | os.PathLike,
     if len(names) != len(params):
         raise DataFileError(f"{list_file}: {len(names)} images but {param_file} holds {len(params)} parameter rows")
     if normalized_with is not None:
-        params = params * normalized_with.std + normalized_with.mean
+        params = normalized_with.denormalize(params)
     if convention == "v1":  # (u, S + 1 - v) -> (u' - 1, S - v'): t_x + 1, t_y - 1
         params = params.copy()
         params[:, 3] += 1.0

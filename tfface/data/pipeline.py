@@ -291,12 +291,3 @@ def build_train_val(config_path: str | os.PathLike | PipelineConfig, batch_size:
     val = build_hybrid_dataset(config, training=False, sources=config.validation) if config.validation else None
     return train, val
 
-
-def count_records(files: list[str]) -> int:
-    """Records in TFRecord files (a full read; for summaries and tests)."""
-    return int(sum(1 for f in files for _ in tf.data.TFRecordDataset(f).ignore_errors()))
-
-
-def describe_batch(labels: dict[str, np.ndarray]) -> dict[str, int]:
-    """Labelled samples per task in one batch (for logs)."""
-    return {k: int(np.sum(v)) for k, v in labels.items() if k.startswith("has_")}

@@ -1,4 +1,5 @@
-"""MediaPipe BlazeFace through the MediaPipe Tasks FaceDetector, with the model file shipped in tfface.
+"""BlazeFace (MediaPipe's face detector models, shipped in tfface) on LiteRT; MediaPipe Tasks' own
+FaceDetector as the reference.
 
 `short` (128x128 input) is made for faces that fill a good part of the photo (selfies, portraits,
 cropped datasets); `full` (192x192, sparse) also finds small faces further away.
@@ -6,31 +7,66 @@ cropped datasets); `full` (192x192, sparse) also finds small faces further away.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
+from tfface.detection.names import MODEL_FILES
+from tfface.detection.litert_blazeface import DETECTORS, BlazeFace, Detection
 from tfface.quiet import native_stderr_silenced
 
-MODELS = {
-    "short": "face_detection_short_range.tflite",
-    "full": "face_detection_full_range_sparse.tflite",
-}
-
-
-@dataclass(frozen=True)
-class Detection:
-    box: np.ndarray  # (4,) x0, y0, x1, y1 in image pixels
-    score: float
-    keypoints: np.ndarray  # (6, 2) eyes, nose tip, mouth, ear tragions, in image pixels
+MODELS = MODEL_FILES
 
 
 class BlazeFaceDetector:
-    """RGB uint8 image -> faces, best first. Use as a context manager, or call `close()`."""
+    """RGB uint8 image -> faces, best first: BlazeFace on LiteRT with NumPy pre/post-processing
+    (`tfface.detection.litert_blazeface`; MediaPipe's boxes within 1 px, tests/test_mobile_demo.py). It
+    starts in milliseconds where MediaPipe's graph took ~2.5 s. A context manager, like the cascade."""
 
     def __init__(self, model: str = "short", min_score: float = 0.5, nms_iou: float = 0.3) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision  # heavy import, only when detecting
+        if model not in MODELS:
+            raise ValueError(f"detector model must be one of {sorted(MODELS)}. Received: {model!r}")
+        self._detector: BlazeFace | None = BlazeFace(DETECTORS[model], min_score, nms_iou)
+        self.model = model
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        if self._detector is None:
+            raise ValueError("detector is closed")
+        return sorted(self._detector(image), key=lambda f: -f.score)
+
+    def close(self) -> None:
+        self._detector = None
+
+    def __enter__(self) -> "BlazeFaceDetector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _mediapipe_tasks():
+    """MediaPipe Tasks, imported only when detecting. Its optional_dependencies module imports
+    TensorFlow (for doc decorators) whenever TF is installed, 3-5 s here; unless TF is loaded already,
+    that import is made to fail the way MediaPipe expects when TF is absent."""
+    import sys
+
+    blocked = "tensorflow" not in sys.modules
+    if blocked:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # -> ModuleNotFoundError, handled there
+    try:
+        from mediapipe.tasks.python import BaseOptions, vision
+    finally:
+        if blocked:
+            del sys.modules["tensorflow"]
+    return BaseOptions, vision
+
+
+class MediaPipeBlazeFace:
+    """The same models through MediaPipe Tasks' FaceDetector: the reference the LiteRT detector is tested
+    against. RGB uint8 image -> faces, best first; a context manager."""
+
+    def __init__(self, model: str = "short", min_score: float = 0.5, nms_iou: float = 0.3) -> None:
+        BaseOptions, vision = _mediapipe_tasks()
 
         if model not in MODELS:
             raise ValueError(f"detector model must be one of {sorted(MODELS)}. Received: {model!r}")
@@ -67,7 +103,7 @@ class BlazeFaceDetector:
                 self._detector.close()
             self._detector = None
 
-    def __enter__(self) -> "BlazeFaceDetector":
+    def __enter__(self) -> "MediaPipeBlazeFace":
         return self
 
     def __exit__(self, *exc: object) -> None:

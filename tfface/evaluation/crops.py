@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfface.morphable.crop import roi_from_box, roi_from_landmarks
 from tfface.inference.decode import DecodedFaces
-from tfface.models.preprocessor import FacePreprocessor
+from tfface.inference.face_path import reconstruct_rois
+from tfface.morphable.crop import roi_from_box
 
 from tfface.evaluation.runner import Runner
 
@@ -26,15 +26,10 @@ class Prediction:
 
 def predict_roi(runner: Runner, image: np.ndarray, roi: np.ndarray, refine: int = 0) -> Prediction:
     """Run the model on the crop `roi`, then re-crop `refine` times from its own landmarks."""
-    cropper = FacePreprocessor(image_size=runner.image_size)
-    roi = np.asarray(roi, np.float32)
-    outputs = runner(cropper.crop(image, roi)[None])
-    decoded = runner.decoder.decode_params(outputs["params"], roi[None])
-    for _ in range(refine):
-        roi = roi_from_landmarks(decoded.landmarks[0])
-        outputs = runner(cropper.crop(image, roi)[None])
-        decoded = runner.decoder.decode_params(outputs["params"], roi[None])
-    return Prediction(roi, {k: np.asarray(v)[0] for k, v in outputs.items()}, decoded)
+    p = reconstruct_rois(image, np.asarray(roi, np.float32)[None], runner, runner.decoder.landmarks_pose,
+                         runner.image_size, refine)
+    decoded = DecodedFaces(p.outputs["params"], p.landmarks, p.pose)
+    return Prediction(p.rois[0], {k: np.asarray(v)[0] for k, v in p.outputs.items()}, decoded)
 
 
 class DetectorCrops:

@@ -8,7 +8,7 @@ from typing import Any
 import tensorflow as tf
 
 import tfface
-from tfface.data.celeba import ATTRIBUTE_NAMES as CELEBA_ATTRIBUTES
+from tfface.models.attributes import ATTRIBUTE_NAMES as CELEBA_ATTRIBUTES
 from tfface.export.graph import ServingModule
 
 METADATA_VERSION = 1

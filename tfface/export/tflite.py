@@ -29,6 +29,7 @@ import tensorflow as tf
 from tfface.errors import TffaceError
 from tfface.export.formats import QUANTISED_FORMATS, TFLITE_KINDS, input_dtype
 from tfface.export.graph import ServingModule
+from tfface.quiet import native_stderr_silenced
 
 
 def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray | None = None,
@@ -58,7 +59,8 @@ def convert_tflite(module: ServingModule, kind: str, representative: np.ndarray 
         converter.inference_output_type = tf.float32
     float_heads = kind == "int8" and not int8_full_integer
     try:
-        data = _with_float_heads(converter) if float_heads else converter.convert()
+        with native_stderr_silenced():  # the converter's C++ warnings ("Ignored output_format", ...)
+            data = _with_float_heads(converter) if float_heads else converter.convert()
     except (RuntimeError, ValueError) as e:  # the converter's own message, without its deep traceback
         raise TffaceError(f"tflite_{kind}: the TFLite converter failed: {str(e).strip().splitlines()[-1]}") from None
     check_builtin_ops(data)

@@ -8,7 +8,7 @@ whitened by the prior. Rotations are updated on the left, R <- exp([w]x) R.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -216,6 +216,3 @@ def check_targets(points: np.ndarray, weights: np.ndarray | None) -> tuple[np.nd
         raise TffaceError("landmark weights must be >= 0 with at least one positive per face")
     return points, weights
 
-
-def with_config(config: FitConfig | None, **overrides) -> FitConfig:
-    return replace(config or FitConfig(), **overrides)

@@ -1,16 +1,14 @@
-"""Network outputs -> 3DMM parameters, 68 landmarks in image pixels, and head pose."""
+"""Network outputs -> 3DMM parameters, 68 landmarks in image pixels, and head pose (NumPy; the rules
+themselves live in `tfface.morphable.decode`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
-from tfface.morphable.geometry import ShapeDecoder, apply_camera, crop_to_image
+from tfface.morphable.decode import ParamStats, ShapeBasis, decode_faces
 from tfface.morphable.model import MorphableModel
-from tfface.morphable.params import ParamStats, camera_to_srt, split_params
-from tfface.morphable.pose import euler_angles
 
 
 @dataclass(frozen=True)
@@ -25,25 +23,23 @@ class ParamDecoder:
 
     def __init__(self, param_stats: ParamStats, shape_model: MorphableModel, image_size: int) -> None:
         self.param_stats = param_stats
-        self.shapes = ShapeDecoder(shape_model.landmark_model())
+        self.shape_model = shape_model.landmark_model()
+        m = self.shape_model
+        self.basis = ShapeBasis(*(np.ascontiguousarray(a, np.float32) for a in (m.mean, m.id_basis, m.exp_basis)))
         self.image_size = image_size
 
     def __call__(self, outputs: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
         """Normalised network outputs (F, 62) + crop boxes (F, 4) -> DecodedFaces."""
-        params = self.param_stats.denormalize(np.asarray(outputs, np.float32).reshape(-1, self.param_stats.mean.shape[0]))
-        return self.decode_params(params.numpy(), roi_boxes)
+        outputs = np.asarray(outputs, np.float32).reshape(-1, self.param_stats.mean.shape[0])
+        return self.decode_params(self.param_stats.denormalize(outputs), roi_boxes)
 
     def decode_params(self, params: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
         """De-normalised 3DMM params (F, 62) + crop boxes (F, 4) -> DecodedFaces."""
         params = np.asarray(params, np.float32).reshape(-1, self.param_stats.mean.shape[0])
-        roi_boxes = np.asarray(roi_boxes, np.float32).reshape(-1, 4)
-        return DecodedFaces(*(t.numpy() for t in self._decode(params, roi_boxes)))
+        landmarks, pose = decode_faces(params, roi_boxes, self.basis, self.image_size)
+        return DecodedFaces(params, landmarks, pose)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None, 4], tf.float32)])
-    def _decode(self, params: tf.Tensor, roi_boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        # One compiled graph: eager op-by-op dispatch cost more than the network itself.
-        camera, alpha_id, alpha_exp = split_params(params, self.shapes.model.num_id)
-        crop_pts = apply_camera(camera, self.shapes.vertices(alpha_id, alpha_exp))
-        landmarks = crop_to_image(crop_pts, roi_boxes, self.image_size)
-        _, rotation, _ = camera_to_srt(camera)
-        return params, landmarks, euler_angles(rotation)
+    def landmarks_pose(self, params: np.ndarray, roi_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """De-normalised params + crop boxes -> (landmarks, pose): the decode step of
+        `tfface.inference.face_path`."""
+        return decode_faces(params, roi_boxes, self.basis, self.image_size)

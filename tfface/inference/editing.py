@@ -24,8 +24,7 @@ from tfface.inference.reconstructor import Face, FaceReconstructor, largest_face
 from tfface.io.images import write_image
 from tfface.io.outputs import write_json_atomic
 from tfface.models.presets import JOINT_PRESET, Preset
-from tfface.morphable.geometry import apply_camera, crop_to_image
-from tfface.morphable.params import CAMERA_DIM, split_params
+from tfface.morphable.decode import CAMERA_DIM, apply_camera, camera_of, crop_to_image
 from tfface.render.mesh_export import write_mesh
 from tfface.render.rasterize import rasterize, vertex_normals
 
@@ -93,7 +92,8 @@ class AttributeEditor:
 
     def __init__(self, preset: str | os.PathLike | Preset = JOINT_PRESET, detector: str = "auto",
                  min_score: float = 0.5, refine: int = 1) -> None:
-        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine)
+        # editing moves the network's inner features: the Keras model, not the shipped TFLite file
+        self.reconstructor = FaceReconstructor(preset, detector, min_score, refine, runtime="keras")
         self.preset = self.reconstructor.preset
         if self.preset is None:  # editing moves the network's inner features: a Keras model is needed
             raise TffaceError(f"{preset}: attribute editing needs a Keras preset, not an exported file")
@@ -137,9 +137,8 @@ class AttributeEditor:
     def _decoder_landmarks(self, posed: np.ndarray, out: dict[str, np.ndarray], rois: np.ndarray) -> np.ndarray:
         """s_mean + shape_id + shape_res, through the camera of "before" into image pixels."""
         decoder = self.reconstructor.decoder
-        camera = split_params(posed, decoder.shapes.model.num_id)[0]
-        shape = decoder.shapes.mean + out["shape_id"] + out["shape_res"]
-        return np.asarray(crop_to_image(apply_camera(camera, shape), rois, decoder.image_size))
+        shape = decoder.basis.mean + out["shape_id"] + out["shape_res"]
+        return crop_to_image(apply_camera(camera_of(posed), shape), rois, decoder.image_size)
 
     def close(self) -> None:
         self.reconstructor.close()

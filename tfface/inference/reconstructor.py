@@ -20,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from tfface.detection import BlazeFaceDetector, CascadeDetector, create_detector
-from tfface.morphable.crop import roi_from_box, roi_from_landmarks
+from tfface.detection import create_detector
+from tfface.detection.blazeface import BlazeFaceDetector
+from tfface.detection.cascade import CascadeDetector
 from tfface.inference.decode import DecodedFaces
-from tfface.models.preprocessor import FacePreprocessor
+from tfface.inference.face_path import (MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois,
+                                        track_rois)
+from tfface.morphable.crop import roi_from_box
 from tfface.models.presets import DEFAULT_PRESET, Preset
 from tfface.runtimes import KerasRunner, Runner, load_runner
 
@@ -66,21 +69,25 @@ class FaceReconstructor:
     """`faces = FaceReconstructor()(image_rgb)`; or `.from_boxes(image, boxes)` with your own boxes.
 
     `preset` is a preset name or folder, a loaded `Preset`, an exported model (.tflite, .onnx, SavedModel
-    folder) or a `Runner`. `.preset` is the Keras preset, None for exported models."""
+    folder) or a `Runner`; `runtime` picks how a preset runs (`tfface.runtimes.load_runner`: by default its
+    shipped TFLite file, without TensorFlow). `.preset` is the Keras preset, None for other runtimes."""
 
     def __init__(self, preset: str | os.PathLike | Preset | Runner = DEFAULT_PRESET, detector: str = "auto",
-                 min_score: float = 0.5, refine: int = 1) -> None:
+                 min_score: float = 0.5, refine: int = 1, runtime: str = "auto",
+                 max_turn: float | None = MAX_TURN_DEGREES) -> None:
         if isinstance(preset, Runner):
             self.runner = preset
         else:
-            self.runner = KerasRunner(preset) if isinstance(preset, Preset) else load_runner(preset)
+            self.runner = KerasRunner(preset) if isinstance(preset, Preset) else load_runner(preset, runtime=runtime)
         self.preset: Preset | None = getattr(self.runner, "preset", None)
         self.decoder = self.runner.decoder
         self.attribute_names = self.runner.attribute_names
-        self.cropper = FacePreprocessor(image_size=self.runner.image_size)  # cropping depends on the size only
         self.detector_name, self.min_score = detector, min_score
         self._detector: BlazeFaceDetector | CascadeDetector | None = None
         self.refine = refine
+        self.max_turn = max_turn  # detections whose refined crop holds no face are dropped (None: keep all)
+        self._tracked: list[Face] = []  # the previous video frame's faces (`track`)
+        self._since_detection = 0
 
     @property
     def detector(self) -> BlazeFaceDetector | CascadeDetector:
@@ -90,42 +97,57 @@ class FaceReconstructor:
 
     def crops(self, image: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
         """uint8 RGB crops (F, S, S, 3) cut at `roi_boxes` (F, 4)."""
-        pre = self.cropper
-        boxes = np.asarray(roi_boxes, np.float32).reshape(-1, 4)
-        if not len(boxes):
-            return np.zeros((0, pre.image_size, pre.image_size, 3), np.uint8)
-        return np.stack([pre.crop(image, box) for box in boxes])
+        return crops_at(image, roi_boxes, self.runner.image_size)
 
-    def run_rois(self, image: np.ndarray, roi_boxes: np.ndarray) -> tuple[DecodedFaces, dict[str, np.ndarray]]:
-        """One network pass on the crops at `roi_boxes`: decoded faces and the runner's outputs
-        (de-normalised "params", and "attributes" probabilities / "embedding" for joint presets)."""
-        outputs = self.runner(self.crops(image, roi_boxes))
-        return self.decoder.decode_params(outputs["params"], roi_boxes), outputs
+    def run_rois(self, image: np.ndarray, roi_boxes: np.ndarray, refine: int = 0) -> RoiPass:
+        """Network passes on the crops at `roi_boxes` (F, 4) (+ `refine` re-crops), decoded."""
+        return reconstruct_rois(image, roi_boxes, self.runner, self.decoder.landmarks_pose, self.runner.image_size, refine)
 
     def predict_rois(self, image: np.ndarray, roi_boxes: np.ndarray) -> DecodedFaces:
         """Run the network on crops cut at `roi_boxes` (F, 4) and decode."""
-        return self.run_rois(image, roi_boxes)[0]
+        p = self.run_rois(image, roi_boxes)
+        return DecodedFaces(p.outputs["params"], p.landmarks, p.pose)
 
     def from_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None) -> list[Face]:
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        if not len(boxes):
-            return []
-        rois = np.stack([roi_from_box(b) for b in boxes])
-        decoded, outputs = self.run_rois(image, rois)
-        for _ in range(self.refine):
-            rois = np.stack([roi_from_landmarks(lm) for lm in decoded.landmarks])
-            decoded, outputs = self.run_rois(image, rois)
-        scores = np.ones(len(boxes)) if scores is None else scores
-        probs, embeddings = outputs.get("attributes"), outputs.get("embedding")
-        return [Face(boxes[i], float(scores[i]), rois[i], decoded.params[i], decoded.landmarks[i], decoded.pose[i],
-                     attributes=None if probs is None else dict(zip(self.attribute_names, map(float, probs[i]))),
-                     embedding=None if embeddings is None else embeddings[i])
-                for i in range(len(boxes))]
+        """Faces from your own detector's boxes (F, 4), every box kept."""
+        return self._faces(image, boxes, scores, check=False)
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         detections = self.detector.detect(image)
-        return self.from_boxes(image, np.array([d.box for d in detections]),
-                               np.array([d.score for d in detections]))
+        return self._faces(image, np.array([d.box for d in detections]), np.array([d.score for d in detections]),
+                           check=self.max_turn is not None)
+
+    def track(self, frame: np.ndarray, detect_every: int = 10) -> list[Face]:
+        """Video frames in order: faces cropped from the previous frame's landmarks (one network pass, no
+        detector), with detection every `detect_every` frames and whenever tracking is lost
+        (`tfface.inference.face_path.track_rois`; `python -m benchmarks.video_tracking`)."""
+        prev = self._tracked
+        if prev and self._since_detection < detect_every:
+            p, held = track_rois(frame, np.stack([f.landmarks for f in prev]), np.stack([f.params for f in prev]),
+                                 self.runner, self.decoder.landmarks_pose, self.runner.image_size)
+            if held:
+                self._tracked = [self._face(p, i, f.box, f.score) for i, f in enumerate(prev)]
+                self._since_detection += 1
+                return self._tracked
+        self._tracked, self._since_detection = self(frame), 1
+        return self._tracked
+
+    def _faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, check: bool) -> list[Face]:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return []
+        p = self.run_rois(image, np.stack([roi_from_box(b) for b in boxes]), self.refine)
+        keep = np.ones(len(boxes), bool)
+        if check:  # a detection is a face only if its refined crop still holds one
+            keep = holds_face(image, p, self.runner, self.decoder.landmarks_pose, self.runner.image_size, self.max_turn)
+        scores = np.ones(len(boxes)) if scores is None else scores
+        return [self._face(p, i, boxes[i], float(scores[i])) for i in np.flatnonzero(keep)]
+
+    def _face(self, p: RoiPass, i: int, box: np.ndarray, score: float) -> Face:
+        probs, embeddings = p.outputs.get("attributes"), p.outputs.get("embedding")
+        return Face(box, score, p.rois[i], p.outputs["params"][i], p.landmarks[i], p.pose[i],
+                    attributes=None if probs is None else dict(zip(self.attribute_names, map(float, probs[i]))),
+                    embedding=None if embeddings is None else embeddings[i])
 
     def close(self) -> None:
         if self._detector is not None:

@@ -17,7 +17,6 @@ def _largest_first(faces: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class NetworkLandmarks:
-    silhouette_contour = False
 
     def __init__(self, preset: str | None = None) -> None:
         from tfface.inference.reconstructor import FaceReconstructor
@@ -33,7 +32,6 @@ class NetworkLandmarks:
 
 
 class MediaPipeLandmarks:
-    silhouette_contour = False
 
     def __init__(self) -> None:
         from tfface.landmarks.ibug_mapping import LandmarkMapping

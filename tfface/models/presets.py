@@ -12,19 +12,22 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from tfface.data.celeba import ATTRIBUTE_NAMES
 from tfface.errors import TffaceError
 from tfface.io.guard import model_file_errors
-from tfface.models.face_model import FaceModel  # registers "tfface>FaceModel" for deserialisation
-from tfface.models.param_regressor import ParamRegressor
+from tfface.models.attributes import ATTRIBUTE_NAMES
 from tfface.models.preprocessor import FacePreprocessor
+from tfface.morphable.decode import ParamStats
 from tfface.morphable.model import MorphableModel, load_npz
-from tfface.morphable.params import ParamStats
+
+if TYPE_CHECKING:  # Keras only where a model is built: finding assets and stats needs none
+    import keras
+
+    from tfface.models.face_model import FaceModel
+    from tfface.models.param_regressor import ParamRegressor
 
 PRESETS: dict[str, str] = {
     "tfface_mb05_3ddfa": "3DDFA_V2 MobileNetV1 x0.5, 120x120, 62 3DMM params (converted; MIT)",
@@ -33,6 +36,10 @@ PRESETS: dict[str, str] = {
 DEFAULT_PRESET = "tfface_mb05_3ddfa"
 JOINT_PRESET = "tfface_mb05_joint"  # the default of `tfface verify` / `tfface edit`
 _RESERVED_KEYS = ("task", "model", "preprocessor", "morphable_model")
+# Task classes by config.json "task", found by name: the model modules build presets (from_preset), so
+# importing them here would close an import circle.
+TASK_MODULES = {"ParamRegressor": "tfface.models.param_regressor", "FaceModel": "tfface.models.face_model"}
+BACKBONE_MODULE = "tfface.models.backbones.mobilenet_v1"
 
 
 @dataclass
@@ -95,8 +102,18 @@ def preset_dir(preset: str | os.PathLike) -> Path:
 
 @model_file_errors
 def load_preset(preset: str | os.PathLike = DEFAULT_PRESET) -> Preset:
+    """The preset as a Keras model (imports TensorFlow; inference runs the shipped TFLite file instead,
+    see `tfface.runtimes.load_runner`)."""
+    import importlib
+
+    import keras
+
     folder = preset_dir(preset)
     config = json.loads((folder / "config.json").read_text())
+    if config["task"] not in TASK_MODULES:
+        raise TffaceError(f"{folder}/config.json: unknown task {config['task']!r} (known: {sorted(TASK_MODULES)})")
+    for module in {TASK_MODULES[config["task"]], BACKBONE_MODULE}:  # registers "tfface>..." classes
+        importlib.import_module(module)
     model = keras.saving.deserialize_keras_object(
         {"class_name": config["task"], "config": config["model"], "module": None, "registered_name": f"tfface>{config['task']}"})
     model.load_weights(folder / "model.weights.h5")
@@ -114,9 +131,9 @@ def inference_copy(model: keras.Model) -> keras.Model:
     """The model as a preset ships it: a FaceModel loses its identity classifier (num_ids=0; a
     training-only head whose size grows with the number of training identities), same weights
     otherwise. Other models are returned as they are."""
-    if not isinstance(model, FaceModel) or model.num_ids == 0:
+    if type(model).__name__ != "FaceModel" or model.num_ids == 0:
         return model
-    copy = FaceModel.from_config({**model.get_config(), "num_ids": 0})
+    copy = type(model).from_config({**model.get_config(), "num_ids": 0})
     for layer in copy.layers:
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
@@ -135,7 +152,8 @@ def save_preset(model: keras.Model, folder: str | os.PathLike, param_stats: Para
     extra = dict(extra or {})
     _check_preset_parts(model, param_stats, preprocessor, morphable_model, extra)
     model = inference_copy(model)
-    if isinstance(model, FaceModel) and "attribute_names" not in extra and model.num_attributes == len(ATTRIBUTE_NAMES):
+    if (type(model).__name__ == "FaceModel" and "attribute_names" not in extra
+            and model.num_attributes == len(ATTRIBUTE_NAMES)):
         extra["attribute_names"] = list(ATTRIBUTE_NAMES)
     config = {"task": type(model).__name__, "model": model.get_config(),
               "preprocessor": preprocessor.get_config(), "morphable_model": morphable_model, **extra}

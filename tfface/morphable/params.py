@@ -1,18 +1,14 @@
 """The 3DDFA 62-d parameter vector: 12 camera (3x4 [s*R | t]) + 40 identity + 10 expression.
 
-Functions are batched (leading batch axis) and differentiable TensorFlow.
+Functions are batched (leading batch axis) and differentiable TensorFlow (losses and training);
+inference decodes with the NumPy twins in `tfface.morphable.decode`.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
-import numpy as np
 import tensorflow as tf
 
-from tfface.errors import DataFileError
-from tfface.morphable.safe_pickle import safe_load_pickle
+from tfface.morphable.decode import ParamStats  # noqa: F401  (NumPy; re-exported for training code)
 
 CAMERA_DIM = 12
 ID_DIM = 40
@@ -50,40 +46,3 @@ def srt_to_camera(scale: tf.Tensor, rotation: tf.Tensor, translation: tf.Tensor)
     scale = tf.convert_to_tensor(scale, tf.float32)
     sr = scale[:, None, None] * tf.convert_to_tensor(rotation, tf.float32)
     return tf.concat([sr, tf.convert_to_tensor(translation, tf.float32)[:, :, None]], axis=2)
-
-
-@dataclass(frozen=True)
-class ParamStats:
-    """Per-dimension mean and std that networks' normalised outputs are expressed in."""
-
-    mean: np.ndarray  # (D,) float32
-    std: np.ndarray  # (D,) float32
-
-    def __post_init__(self) -> None:
-        if self.mean.shape != self.std.shape or self.mean.ndim != 1:
-            raise ValueError(f"mean {self.mean.shape} and std {self.std.shape} must be equal 1-d shapes")
-        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
-            raise ValueError("param stats need finite means and finite, positive stds")
-
-    def denormalize(self, normalized: tf.Tensor) -> tf.Tensor:
-        return tf.convert_to_tensor(normalized, tf.float32) * self.std + self.mean
-
-    def normalize(self, params: tf.Tensor) -> tf.Tensor:
-        return (tf.convert_to_tensor(params, tf.float32) - self.mean) / self.std
-
-    @classmethod
-    def from_pickle(cls, path: str | os.PathLike) -> "ParamStats":
-        """3DDFA_V2's `param_mean_std_62d_120x120.pkl`: {'mean': (62,), 'std': (62,)}."""
-        data = safe_load_pickle(path)
-        if not isinstance(data, dict) or not {"mean", "std"} <= set(data):
-            raise DataFileError(f"{path}: expected a dict with 'mean' and 'std'")
-        return cls(np.asarray(data["mean"], np.float32).reshape(-1),
-                   np.asarray(data["std"], np.float32).reshape(-1))
-
-    @classmethod
-    def from_npz(cls, path: str | os.PathLike) -> "ParamStats":
-        with np.load(path) as z:
-            return cls(z["mean"].astype(np.float32), z["std"].astype(np.float32))
-
-    def save_npz(self, path: str | os.PathLike) -> None:
-        np.savez(path, mean=self.mean, std=self.std)

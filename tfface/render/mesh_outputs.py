@@ -49,12 +49,8 @@ def write_mesh_outputs(out_dir: Path, stem: str, image: np.ndarray, dense: Seque
     return written
 
 
-_FITTER: DenseFitter | None = None
-
-
-def write_dense_outputs(out_dir: Path, stem: str, image: np.ndarray, faces: Sequence) -> list[Path]:
-    """Fit the bundled ICT model to the faces' 68 3D landmarks and write all mesh outputs."""
-    global _FITTER
-    if _FITTER is None:  # built once per process: loading the model takes ~0.2 s
-        _FITTER = DenseFitter()
-    return write_mesh_outputs(Path(out_dir), stem, image, dense_faces(_FITTER, faces), _FITTER.model.mean)
+def write_dense_outputs(out_dir: Path, stem: str, image: np.ndarray, faces: Sequence,
+                        fitter: DenseFitter) -> list[Path]:
+    """Fit the ICT model (`fitter`, built once per run: loading it takes ~0.2 s) to the faces' 68 3D
+    landmarks and write all mesh outputs."""
+    return write_mesh_outputs(Path(out_dir), stem, image, dense_faces(fitter, faces), fitter.model.mean)

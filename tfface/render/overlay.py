@@ -7,16 +7,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from tfface.morphable.decode import camera_of, rotation_from_camera
+
 # iBUG-68 contours: (first, last, closed)
 _CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False), (31, 35, False),
              (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))
 _AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 90, 240))  # x red, y green, z blue (RGB)
-
-
-def _rotation_from_params(params: np.ndarray) -> np.ndarray:
-    cam = np.asarray(params[:12], np.float64).reshape(3, 4)
-    r1, r2 = cam[0, :3] / np.linalg.norm(cam[0, :3]), cam[1, :3] / np.linalg.norm(cam[1, :3])
-    return np.stack([r1, r2, np.cross(r1, r2)])
 
 
 def draw_landmarks(image: np.ndarray, landmarks: np.ndarray, colour: tuple[int, int, int] = (60, 220, 255),
@@ -34,7 +30,7 @@ def draw_pose_axes(image: np.ndarray, params: np.ndarray, origin: np.ndarray, le
                    thickness: int = 2) -> np.ndarray:
     """Head x (subject's left), y (up) and z (forward, out of the face) axes from `origin` (image px)."""
     out = image.copy()
-    rotation = _rotation_from_params(params)
+    rotation = rotation_from_camera(camera_of(np.asarray(params, np.float64)[None]))[0]
     o = (int(round(origin[0])), int(round(origin[1])))
     for axis, colour in zip(rotation.T, _AXIS_COLOURS):
         # crop frame has y up; image has y down

@@ -1,4 +1,4 @@
-"""Opening .tflite files with LiteRT (ai_edge_litert), with errors that name the file."""
+"""Opening .tflite files with LiteRT (ai_edge_litert), with errors that name the file (tfface and the edge app)."""
 
 from __future__ import annotations
 

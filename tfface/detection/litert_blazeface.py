@@ -1,4 +1,5 @@
-"""BlazeFace short-range and full-range on LiteRT with NumPy pre/post-processing (no MediaPipe).
+"""BlazeFace short-range and full-range on LiteRT with NumPy pre/post-processing (no MediaPipe): tfface's
+detector and the edge app's (mobile_demo), which imports this module without TensorFlow.
 
 MediaPipe's face detection graph, reproduced: letterbox the photo to the model's square input, map
 pixels to [-1, 1], decode the SSD regressors against anchors, sigmoid scores, weighted NMS, undo the
@@ -16,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mobile_demo.edge.litert import open_interpreter
+from tfface.detection.names import MODEL_FILES
+from tfface.litert import open_interpreter
 
-REPO = Path(__file__).resolve().parents[2]
-DETECTORS = {"short": REPO / "tfface" / "assets" / "mediapipe" / "face_detection_short_range.tflite",
-             "full": REPO / "tfface" / "assets" / "mediapipe" / "face_detection_full_range_sparse.tflite"}
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mediapipe"
+DETECTORS = {name: ASSETS / file for name, file in MODEL_FILES.items()}
 DEFAULT_DETECTOR = DETECTORS["short"]
 
 STRIDES = (8, 16, 16, 16)  # short-range SSD layers; layers with one stride share a grid
