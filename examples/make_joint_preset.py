@@ -349,6 +349,7 @@ def report_markdown(results: dict, sets: dict) -> str:
 def ship(out: Path, target: Path) -> None:
     """The joint run as the shipped preset, with the verification threshold at FAR 1 % on the held-out
     pairs and the attribute thresholds chosen on val."""
+    from tfface.models.packaging import package_preset
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
@@ -365,6 +366,8 @@ def ship(out: Path, target: Path) -> None:
              "held_out_report": {k: v for k, v in joint.items() if k not in ("aflw2000", "attribute_thresholds")},
              "aflw2000_nme_2d": joint["aflw2000"]["nme_2d"]}
     save_preset(model, target, teacher.param_stats, teacher.preprocessor, extra=extra)
+    parity = package_preset(target)  # the model.tflite inference runs, checked against the Keras weights
+    print(f"packaged {target / 'model.tflite'}: {parity}")
     print(f"wrote {target} ({sum(f.stat().st_size for f in target.iterdir()) / 1e6:.1f} MB)")
 
 

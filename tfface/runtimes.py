@@ -41,6 +41,7 @@ class Runner:
     attribute_names: Sequence[str] = ()  # names of the "attributes" outputs, in order
     verification_threshold: float | None = None  # chosen on held-out identities when the model was made
     verification_far: float | None = None  # the false-accept rate that threshold had on them
+    attribute_thresholds: Sequence[float] = ()  # per-attribute decision thresholds chosen on held-out faces
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         crops = self._check(crops)
@@ -96,6 +97,7 @@ class KerasRunner(Runner):
         self.attribute_names = self.preset.attribute_names
         self.verification_threshold = self.preset.config.get("verification_threshold")
         self.verification_far = self.preset.config.get("verification_far")
+        self.attribute_thresholds = list(self.preset.config.get("attribute_thresholds") or [])
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:
@@ -168,6 +170,7 @@ class _ExportedRunner(Runner):
         self.attribute_names = list(md.get("attribute_names") or [])
         self.verification_threshold = md.get("verification_threshold")
         self.verification_far = md.get("verification_far")
+        self.attribute_thresholds = list(md.get("attribute_thresholds") or [])
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:

@@ -129,7 +129,9 @@ def evaluate_attributes(runner: Runner | str, root: str | os.PathLike, split: st
             probs.append(pred.outputs["attributes"])
     finally:
         detect.close()
-    metrics = {"split": split, "faces_not_detected": missed, **attribute_metrics(np.stack(probs), labels, names)}
+    thresholds = np.asarray(runner.attribute_thresholds or 0.5)  # the model's own, chosen on held-out faces
+    metrics = {"split": split, "faces_not_detected": missed,
+               **attribute_metrics(np.stack(probs), labels, names, thresholds)}
     return {"metrics": metrics, "probabilities": np.stack(probs), "images": [str(p) for p in paths]}
 
 

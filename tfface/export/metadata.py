@@ -65,4 +65,6 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
         md["verification_threshold"] = float(preset.config["verification_threshold"])
         if preset.config.get("verification_far") is not None:
             md["verification_far"] = float(preset.config["verification_far"])
+    if preset.config.get("attribute_thresholds"):  # chosen on held-out faces
+        md["attribute_thresholds"] = [float(v) for v in preset.config["attribute_thresholds"]]
     return md

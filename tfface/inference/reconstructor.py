@@ -41,6 +41,7 @@ class Face:
     pose: np.ndarray  # (3,) yaw, pitch, roll degrees
     attributes: dict[str, float] | None = None  # sigmoid probabilities by name (joint presets)
     embedding: np.ndarray | None = None  # (D,) L2-normalised identity embedding (joint presets)
+    present: list[str] | None = None  # attributes at or above the model's per-attribute thresholds
 
     def to_json(self) -> dict[str, Any]:
         yaw, pitch, roll = (round(float(a), 3) for a in self.pose)
@@ -55,6 +56,7 @@ class Face:
         }
         if self.attributes is not None:
             result["attributes"] = {k: round(float(v), 4) for k, v in self.attributes.items()}
+            result["attributes_present"] = self.present
         if self.embedding is not None:
             result["embedding"] = np.round(np.asarray(self.embedding, np.float64), 5).tolist()
         return result
@@ -145,9 +147,11 @@ class FaceReconstructor:
 
     def _face(self, p: RoiPass, i: int, box: np.ndarray, score: float) -> Face:
         probs, embeddings = p.outputs.get("attributes"), p.outputs.get("embedding")
+        thresholds = np.asarray(self.runner.attribute_thresholds or 0.5)
+        present = None if probs is None else [n for n, on in zip(self.attribute_names, probs[i] >= thresholds) if on]
         return Face(box, score, p.rois[i], p.outputs["params"][i], p.landmarks[i], p.pose[i],
                     attributes=None if probs is None else dict(zip(self.attribute_names, map(float, probs[i]))),
-                    embedding=None if embeddings is None else embeddings[i])
+                    embedding=None if embeddings is None else embeddings[i], present=present)
 
     def close(self) -> None:
         if self._detector is not None:
