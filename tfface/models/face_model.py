@@ -39,7 +39,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     "identity": ("id_hidden", "id_latent", "id_classifier"),
     "residual": ("res_latent",),
     "decoders": ("id_decoder", "res_decoder"),
+    "branch": (),  # the identity/attribute branch's copy of the last backbone blocks (branch_*)
 }
+BRANCH_PREFIX = "branch_"
 
 
 class RootMeanSquare(keras.metrics.Mean):
@@ -55,7 +57,7 @@ class FaceModel(keras.Model):
 
     def __init__(self, backbone: keras.Model, num_params: int = PARAM_DIM, num_attributes: int = 40,
                  id_latent_dim: int = ID_DIM, res_latent_dim: int = 10, num_landmarks: int = 68,
-                 id_hidden_dim: int = 0,
+                 id_hidden_dim: int = 0, branch_blocks: int = 0,
                  num_ids: int = 0, id_head: str = "arcface", param_branches: bool = False,
                  dropout: float = 0.0, shape_scale: float = DDFA_SHAPE_SCALE,
                  sync_batch_norm: bool = False, freeze_batch_norm: bool = False, **kwargs: Any) -> None:
@@ -64,9 +66,10 @@ class FaceModel(keras.Model):
         f32 = {"dtype": "float32"}  # heads and outputs stay float32 under mixed precision
         # === Functional graph ===
         inputs = keras.Input(backbone.input_shape[1:], name="images")
-        x = backbone(inputs)
+        x, branch = _features(backbone, inputs, branch_blocks)
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout")(x)
+            branch = layers.Dropout(dropout, name="branch_dropout")(branch) if branch_blocks else x
         if param_branches:
             branches = [layers.Dense(n, name=name, **f32)(x) for name, n in (
                 ("fc_pose", CAMERA_DIM), ("fc_id", ID_DIM), ("fc_exp", num_params - CAMERA_DIM - ID_DIM))]
@@ -74,12 +77,12 @@ class FaceModel(keras.Model):
         else:
             params = layers.Dense(num_params, name="fc_param", **f32)(x)
         # an optional hidden layer gives the identity latent room to differ from the 3DMM features
-        h = layers.Dense(id_hidden_dim, activation="relu", name="id_hidden", **f32)(x) if id_hidden_dim else x
+        h = layers.Dense(id_hidden_dim, activation="relu", name="id_hidden", **f32)(branch) if id_hidden_dim else branch
         c_id = layers.Dense(id_latent_dim, name="id_latent", **f32)(h)
         c_res = layers.Dense(res_latent_dim, name="res_latent", **f32)(x)
         outputs = {
             "params": params,
-            "attributes": layers.Dense(num_attributes, name="fc_attributes", **f32)(x),
+            "attributes": layers.Dense(num_attributes, name="fc_attributes", **f32)(branch),
             "embedding": layers.UnitNormalization(name="embedding", **f32)(c_id),
             "shape_id": _decoder(c_id, "id", num_landmarks, shape_scale),
             "shape_res": _decoder(c_res, "res", num_landmarks, shape_scale),
@@ -93,11 +96,12 @@ class FaceModel(keras.Model):
         self.backbone = backbone
         self.num_params, self.num_attributes = num_params, num_attributes
         self.id_latent_dim, self.res_latent_dim, self.id_hidden_dim = id_latent_dim, res_latent_dim, id_hidden_dim
+        self.branch_blocks = branch_blocks
         self.num_landmarks, self.num_ids, self.id_head = num_landmarks, num_ids, id_head
         self.param_branches, self.dropout, self.shape_scale = param_branches, dropout, shape_scale
         self.sync_batch_norm, self.freeze_batch_norm = sync_batch_norm, freeze_batch_norm
         self.joint_loss: JointLoss | None = None
-        self._batch_norms = [la for la in backbone._flatten_layers(include_self=False)
+        self._batch_norms = [la for la in [*backbone._flatten_layers(include_self=False), *self.layers]
                              if isinstance(la, layers.BatchNormalization)]
         for bn in self._batch_norms:  # global-batch statistics under tf.distribute (same as 1 device)
             bn.synchronized = sync_batch_norm
@@ -117,7 +121,7 @@ class FaceModel(keras.Model):
         return {"backbone": keras.saving.serialize_keras_object(self.backbone),
                 "num_params": self.num_params, "num_attributes": self.num_attributes,
                 "id_latent_dim": self.id_latent_dim, "res_latent_dim": self.res_latent_dim,
-                "id_hidden_dim": self.id_hidden_dim,
+                "id_hidden_dim": self.id_hidden_dim, "branch_blocks": self.branch_blocks,
                 "num_landmarks": self.num_landmarks, "num_ids": self.num_ids, "id_head": self.id_head,
                 "param_branches": self.param_branches, "dropout": self.dropout,
                 "shape_scale": self.shape_scale, "sync_batch_norm": self.sync_batch_norm,
@@ -151,6 +155,9 @@ class FaceModel(keras.Model):
         """Copy the backbone and fc_param; start c_id / c_res as the normalised alpha_id / alpha_exp and
         the decoders as the 3DMM bases, so shape_id + shape_res = A_id alpha_id + A_exp alpha_exp."""
         self.backbone.set_weights(regressor.backbone.get_weights())
+        for layer in self.layers:  # the branch starts as a copy of the blocks it duplicates
+            if layer.name.startswith(BRANCH_PREFIX) and layer.weights:
+                layer.set_weights(self.backbone.get_layer(layer.name[len(BRANCH_PREFIX):]).get_weights())
         kernel, bias = regressor.get_layer("fc_param").get_weights()
         if self.param_branches:
             for name, cols in (("fc_pose", slice(0, CAMERA_DIM)), ("fc_id", slice(CAMERA_DIM, CAMERA_DIM + ID_DIM)),
@@ -186,6 +193,9 @@ class FaceModel(keras.Model):
             for name in names:
                 if any(la.name == name for la in self.layers):
                     self.get_layer(name).trainable = part in on
+        for layer in self.layers:
+            if layer.name.startswith(BRANCH_PREFIX):
+                layer.trainable = "branch" in on
         if self.freeze_batch_norm:  # BN in inference mode: small, mixed batches keep pretrained statistics
             for bn in self._batch_norms:
                 bn.trainable = False
@@ -254,6 +264,23 @@ def _update_masked(metric: keras.metrics.Mean, values: tf.Tensor, mask: tf.Tenso
     total = replica_sum(tf.reduce_sum(tf.where(mask > 0, values, 0.0)))
     count = replica_sum(tf.reduce_sum(mask))
     metric.update_state(total / tf.maximum(count, 1.0), sample_weight=count)
+
+
+def _features(backbone: keras.Model, inputs: Any, branch_blocks: int) -> tuple[Any, Any]:
+    """(backbone features, identity/attribute features). With `branch_blocks` = k, the last k blocks
+    are duplicated as a branch (layers `branch_*`) fed by the backbone's feature map before them, so
+    identity and attributes can train without moving what the 3DMM head sees."""
+    if not branch_blocks:
+        x = backbone(inputs)
+        return x, x
+    from tfface.models.backbones.mobilenet_v1 import add_blocks, block_names
+
+    names = block_names()[-branch_blocks:]
+    trunk = keras.Model(backbone.inputs, [backbone.get_layer(f"{names[0]}_pad").input, backbone.output],
+                        name="backbone_trunk")
+    early, x = trunk(inputs)
+    branch = add_blocks(early, names, backbone.width_multiplier, prefix=BRANCH_PREFIX)
+    return x, layers.GlobalAveragePooling2D(name=f"{BRANCH_PREFIX}avgpool")(branch)
 
 
 def _decoder(latent: Any, part: str, num_landmarks: int, shape_scale: float) -> Any:

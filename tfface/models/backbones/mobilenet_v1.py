@@ -21,6 +21,23 @@ _BLOCKS = (
 BN_EPSILON = 1e-5  # PyTorch's default; Keras' 1e-3 would change converted outputs
 
 
+def block_names() -> tuple[str, ...]:
+    return tuple(name for name, _, _ in _BLOCKS)
+
+
+def add_blocks(x: Any, names: tuple[str, ...], width_multiplier: float, prefix: str = "") -> Any:
+    """The named depthwise-separable blocks on feature map x (layer names `prefix` + 3DDFA_V2's)."""
+    for name, out, stride in _BLOCKS:
+        if name in names:
+            n = f"{prefix}{name}"
+            x = layers.ZeroPadding2D(1, name=f"{n}_pad")(x)
+            x = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, name=f"{n}_dw")(x)
+            x = _bn_relu(x, f"{n}_dw")
+            x = layers.Conv2D(int(out * width_multiplier), 1, use_bias=False, name=f"{n}_sep")(x)
+            x = _bn_relu(x, f"{n}_sep")
+    return x
+
+
 def _bn_relu(x: Any, name: str) -> Any:
     x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -44,12 +61,7 @@ class MobileNetV1Backbone(keras.Model):
         x = layers.ZeroPadding2D(1, name="conv1_pad")(inputs)
         x = layers.Conv2D(ch(32), 3, strides=2, use_bias=False, name="conv1")(x)
         x = _bn_relu(x, "conv1")
-        for name, out, stride in _BLOCKS:
-            x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-            x = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, name=f"{name}_dw")(x)
-            x = _bn_relu(x, f"{name}_dw")
-            x = layers.Conv2D(ch(out), 1, use_bias=False, name=f"{name}_sep")(x)
-            x = _bn_relu(x, f"{name}_sep")
+        x = add_blocks(x, block_names(), width_multiplier)
         features = layers.GlobalAveragePooling2D(name="avgpool")(x)
         super().__init__(inputs=inputs, outputs=features, **kwargs)
 
