@@ -14,16 +14,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"), default=None,
                    help="overrides trainer.precision")
     p.add_argument("--jit-compile", action="store_true", default=None, help="XLA (overrides trainer.jit_compile)")
+    p.add_argument("--workers", default=None, metavar="HOST:PORT,...",
+                   help="multi-worker training: every worker's address, the same list on each (sets TF_CONFIG)")
+    p.add_argument("--worker-index", type=int, default=0, help="this worker's position in --workers (0: chief)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from tfface.training.cluster import worker_tf_config
     from tfface.training.config import load_config
     from tfface.training.trainer import train
 
     trainer = {k: v for k, v in (("output_dir", str(args.output) if args.output else None),
                                  ("precision", args.precision), ("jit_compile", args.jit_compile)) if v is not None}
     config = load_config(args.config, {"trainer": trainer} if trainer else None)
+    if args.workers:
+        os.environ["TF_CONFIG"] = worker_tf_config(args.workers.split(","), args.worker_index)
     train(config)
-    print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
+    if args.worker_index == 0:  # the chief writes the model
+        print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
     return 0
