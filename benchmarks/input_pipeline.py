@@ -18,6 +18,7 @@ same batch on this CPU. Prints a markdown table and the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -118,31 +119,28 @@ def main() -> None:
     parser.add_argument("--service-workers", type=int, nargs="*", default=[1, 2],
                         help="tf.data service rows: local worker counts (none: skip)")
     args = parser.parse_args()
+    print(f"batch {args.batch}; {os.cpu_count()} cores\n\n| path | images/s | ms per batch |\n|---|---:|---:|", flush=True)
+
+    def row(name: str, rate: float) -> None:
+        print(f"| {name} | {rate:.0f} | {1000 * args.batch / rate:.1f} |", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         records, what = face_records(Path(tmp))
         write_shards(records, Path(tmp) / "shards", shard_size=100, progress=False)
         config = PipelineConfig([SourceConfig([str(Path(tmp) / "shards" / "*.tfrecord")], args.batch)])
         tfrecord = images_per_second(build_hybrid_dataset(config), args.batch, args.batches)
+        row("TFRecords + augmentation + labels (tfface.data.pipeline), in-process", tfrecord)
+        for n in args.service_workers:
+            row(f"same pipeline via tf.data service, {n} local worker(s)",
+                service_images_per_second(config, n, args.batch, args.batches))
         plain = images_per_second(build_hybrid_dataset(config, training=False), args.batch, args.batches)
+        row("TFRecords, no augmentation (validation path)", plain)
         raw = images_per_second(raw_jpeg_dataset(records, args.batch), args.batch, args.batches)
-        served = {n: service_images_per_second(config, n, args.batch, args.batches) for n in args.service_workers}
-    step = train_step_ms(args.batch, args.steps)
-    step_rate = 1000 * args.batch / step
-    print(f"Faces: {what}; batch {args.batch}; {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} "
-          f"inter-op threads on {len(tf.config.list_physical_devices('CPU'))} CPU device(s), "
-          f"{__import__('os').cpu_count()} cores\n")
-    print("| path | images/s | ms per batch |")
-    print("|---|---:|---:|")
-    print(f"| TFRecords + augmentation + labels (tfface.data.pipeline) | {tfrecord:.0f} | {1000 * args.batch / tfrecord:.1f} |")
-    print(f"| TFRecords, no augmentation (validation path) | {plain:.0f} | {1000 * args.batch / plain:.1f} |")
-    print(f"| raw JPEG photos, decode + crop only | {raw:.0f} | {1000 * args.batch / raw:.1f} |")
-    for n, rate in served.items():
-        print(f"| same augmented pipeline via tf.data service, {n} local worker(s) | {rate:.0f} | "
-              f"{1000 * args.batch / rate:.1f} |")
-    print(f"| train step, 62-param regressor fwd+bwd (this CPU) | {step_rate:.0f} | {step:.1f} |")
-    print(f"\nTFRecords / raw JPEG (both without augmentation): {plain / raw:.2f}x; with augmentation: "
-          f"{tfrecord / raw:.2f}x; augmented pipeline / CPU train step: {tfrecord / step_rate:.2f}x")
-
+        row("raw JPEG photos, decode + crop only", raw)
+    step_rate = 1000 * args.batch / train_step_ms(args.batch, args.steps)
+    row("train step, 62-param regressor fwd+bwd (this CPU)", step_rate)
+    print(f"\nFaces: {what}. TFRecords / raw JPEG (both without augmentation): {plain / raw:.2f}x; with "
+          f"augmentation: {tfrecord / raw:.2f}x; augmented pipeline / CPU train step: {tfrecord / step_rate:.2f}x")
 
 if __name__ == "__main__":
     main()

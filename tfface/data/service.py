@@ -53,8 +53,9 @@ def start_dispatcher(port: int = 0) -> tf.data.experimental.service.DispatchServ
     return tf.data.experimental.service.DispatchServer(config)
 
 
-def start_worker(dispatcher: str, port: int = 0) -> tf.data.experimental.service.WorkerServer:
-    host, dport = host_port(dispatcher)
-    config = tf.data.experimental.service.WorkerConfig(dispatcher_address=f"{host}:{dport}", port=port,
-                                                       protocol=PROTOCOL)
+def start_worker(dispatcher: str, port: int = 0, host: str = "localhost") -> tf.data.experimental.service.WorkerServer:
+    """A worker that registers as `host`:port: the name the trainer reaches it by (not localhost across hosts)."""
+    dhost, dport = host_port(dispatcher)
+    config = tf.data.experimental.service.WorkerConfig(dispatcher_address=f"{dhost}:{dport}", port=port,
+                                                       worker_address=f"{host}:%port%", protocol=PROTOCOL)
     return tf.data.experimental.service.WorkerServer(config)
