@@ -1,13 +1,16 @@
 """Input pipeline throughput: TFRecord shards vs raw JPEG folders, against one training step.
 
-    python benchmarks/input_pipeline.py [--batch 64] [--batches 20]
+    python benchmarks/input_pipeline.py [--batch 64] [--batches 20] [--service-workers 1 2]
 
 Faces: the AFLW2000-3D sample in ../shared/data (450x450 photos, crop boxes from their landmarks), or
 synthetic 450x450 photos when it is absent. Both paths run the same tf.data shape (parallel decode,
 AUTOTUNE, prefetch) and end in the model's 120x120 BGR normalised input:
 - TFRecords: `tfface data convert`-style shards (160 px crops with margin) -> build_hybrid_dataset with
   the default augmentation (flip, rotation, scale, shift, photometric, occlusion) and all label updates;
-- raw JPEG: read_file + decode of the full photo + crop_and_resize to the 3DDFA box, no augmentation.
+- raw JPEG: read_file + decode of the full photo + crop_and_resize to the 3DDFA box, no augmentation;
+- the same augmented TFRecord pipeline through the tf.data service (tfface.data.service) with 1 and 2
+  workers started in this process: on one host they share its cores, so this shows the service's
+  overhead; its gain comes from workers on other hosts.
 Then one training step (forward + backward + AdamW update) of the default 62-param regressor at the
 same batch on this CPU. Prints a markdown table and the ratios.
 """
@@ -15,6 +18,7 @@ same batch on this CPU. Prints a markdown table and the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfface.data import service
 from tfface.data.pipeline import PipelineConfig, SourceConfig, build_hybrid_dataset
 from tfface.data.records import FaceRecord, write_shards
 
@@ -71,6 +76,16 @@ def images_per_second(ds: tf.data.Dataset, batch: int, batches: int) -> float:
     return batch * batches / (time.perf_counter() - start)
 
 
+def service_images_per_second(config: PipelineConfig, workers: int, batch: int, batches: int) -> float:
+    dispatcher = service.start_dispatcher()
+    servers = [service.start_worker(dispatcher.target) for _ in range(workers)]
+    try:
+        return images_per_second(service.distribute(build_hybrid_dataset(config), dispatcher.target), batch, batches)
+    finally:
+        for server in (*servers, dispatcher):
+            server.stop()
+
+
 def train_step_ms(batch: int, steps: int) -> float:
     from tfface.models.param_regressor import ParamRegressor
     from tfface.models.presets import DEFAULT_PRESET
@@ -101,28 +116,31 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--service-workers", type=int, nargs="*", default=[1, 2],
+                        help="tf.data service rows: local worker counts (none: skip)")
     args = parser.parse_args()
+    print(f"batch {args.batch}; {os.cpu_count()} cores\n\n| path | images/s | ms per batch |\n|---|---:|---:|", flush=True)
+
+    def row(name: str, rate: float) -> None:
+        print(f"| {name} | {rate:.0f} | {1000 * args.batch / rate:.1f} |", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         records, what = face_records(Path(tmp))
         write_shards(records, Path(tmp) / "shards", shard_size=100, progress=False)
         config = PipelineConfig([SourceConfig([str(Path(tmp) / "shards" / "*.tfrecord")], args.batch)])
+        for n in args.service_workers:  # first: after an in-process run the service stalled in our runs
+            row(f"augmented pipeline via tf.data service, {n} local worker(s)",
+                service_images_per_second(config, n, args.batch, args.batches))
         tfrecord = images_per_second(build_hybrid_dataset(config), args.batch, args.batches)
+        row("TFRecords + augmentation + labels (tfface.data.pipeline), in-process", tfrecord)
         plain = images_per_second(build_hybrid_dataset(config, training=False), args.batch, args.batches)
+        row("TFRecords, no augmentation (validation path)", plain)
         raw = images_per_second(raw_jpeg_dataset(records, args.batch), args.batch, args.batches)
-    step = train_step_ms(args.batch, args.steps)
-    step_rate = 1000 * args.batch / step
-    print(f"Faces: {what}; batch {args.batch}; {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} "
-          f"inter-op threads on {len(tf.config.list_physical_devices('CPU'))} CPU device(s), "
-          f"{__import__('os').cpu_count()} cores\n")
-    print("| path | images/s | ms per batch |")
-    print("|---|---:|---:|")
-    print(f"| TFRecords + augmentation + labels (tfface.data.pipeline) | {tfrecord:.0f} | {1000 * args.batch / tfrecord:.1f} |")
-    print(f"| TFRecords, no augmentation (validation path) | {plain:.0f} | {1000 * args.batch / plain:.1f} |")
-    print(f"| raw JPEG photos, decode + crop only | {raw:.0f} | {1000 * args.batch / raw:.1f} |")
-    print(f"| train step, 62-param regressor fwd+bwd (this CPU) | {step_rate:.0f} | {step:.1f} |")
-    print(f"\nTFRecords / raw JPEG (both without augmentation): {plain / raw:.2f}x; with augmentation: "
-          f"{tfrecord / raw:.2f}x; augmented pipeline / CPU train step: {tfrecord / step_rate:.2f}x")
-
+        row("raw JPEG photos, decode + crop only", raw)
+    step_rate = 1000 * args.batch / train_step_ms(args.batch, args.steps)
+    row("train step, 62-param regressor fwd+bwd (this CPU)", step_rate)
+    print(f"\nFaces: {what}. TFRecords / raw JPEG (both without augmentation): {plain / raw:.2f}x; with "
+          f"augmentation: {tfrecord / raw:.2f}x; augmented pipeline / CPU train step: {tfrecord / step_rate:.2f}x")
 
 if __name__ == "__main__":
     main()

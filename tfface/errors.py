@@ -11,3 +11,11 @@ class DataFileError(TffaceError):
 
 class NoFaceError(TffaceError):
     """The detector found no face in an image."""
+
+
+class DataServiceError(TffaceError):
+    """The tf.data service dispatcher named in the config cannot be reached."""
+
+
+class WorkerLostError(TffaceError):
+    """A multi-worker training peer died or stopped answering."""

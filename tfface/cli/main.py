@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify_cmd.add_parser(sub)
     edit_cmd.add_parser(sub)
+    from tfface.cli import service_cmd
+
+    service_cmd.add_parser(sub)
     return parser
 
 

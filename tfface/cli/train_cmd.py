@@ -17,11 +17,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="delete an earlier run's weights in the output folder and start over (a rerun otherwise "
                         "resumes only the same config)")
+    p.add_argument("--workers", default=None, metavar="HOST:PORT,...",
+                   help="multi-worker training: every worker's address, the same list on each (sets TF_CONFIG)")
+    p.add_argument("--worker-index", type=int, default=0, help="this worker's position in --workers (0: chief)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from tfface.data.manifest import check_training_resume
+    from tfface.training.cluster import worker_tf_config
     from tfface.training.config import config_to_dict, load_config
     from tfface.training.trainer import train
 
@@ -29,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
                                  ("precision", args.precision), ("jit_compile", args.jit_compile)) if v is not None}
     config = load_config(args.config, {"trainer": trainer} if trainer else None)
     check_training_resume(config.trainer.output_dir, config_to_dict(config), args.overwrite)
+    if args.workers:
+        os.environ["TF_CONFIG"] = worker_tf_config(args.workers.split(","), args.worker_index)
     train(config)
-    print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
+    if args.worker_index == 0:  # the chief writes the model
+        print(f"wrote {Path(config.trainer.output_dir) / 'model.keras'}")
     return 0

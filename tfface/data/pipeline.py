@@ -130,8 +130,10 @@ def _symmetry_x(config: PipelineConfig) -> float:
     return transforms.model_symmetry_x(morphable_asset("bfm_3ddfa_68").mean)
 
 
-def source_dataset(source: SourceConfig, config: PipelineConfig, index: int, training: bool) -> tf.data.Dataset:
-    """One source: an infinite stream of decoded, augmented, normalised samples, batched by its quota."""
+def source_dataset(source: SourceConfig, config: PipelineConfig, index: int, training: bool,
+                   start: int = 0) -> tf.data.Dataset:
+    """One source: an infinite stream of decoded, augmented, normalised samples, batched by its quota;
+    `start`: the first batch (earlier ones are skipped as parsed records, before any JPEG decode)."""
     files = resolve_files(source)
     seed = config.seed * 1000 + index
     ds = tf.data.Dataset.from_tensor_slices(files)
@@ -155,7 +157,8 @@ def source_dataset(source: SourceConfig, config: PipelineConfig, index: int, tra
     augment = config.augment if (training and source.augment) else None
     calls = AUTOTUNE if config.parallel_calls < 0 else config.parallel_calls
     seed_t = tf.constant(seed, tf.int64)
-    ds = ds.enumerate().map(lambda i, ex: decode_example(ex, config, augment, tf.stack([seed_t, i])),
+    first = start * source.quota  # the per-sample draws are keyed on the index, so skipping keeps them
+    ds = ds.skip(first).enumerate(first).map(lambda i, ex: decode_example(ex, config, augment, tf.stack([seed_t, i])),
                             num_parallel_calls=calls, deterministic=True)
     ds = ds.ignore_errors(log_warning=True)  # a record whose JPEG does not decode is skipped, and logged
     # Warping, jitter and label updates run once per batch (vectorised), not per sample.
@@ -249,14 +252,17 @@ def warp_images(images: tf.Tensor, affine: tf.Tensor, size: int, backend: str = 
 
 
 def build_hybrid_dataset(config: PipelineConfig, training: bool = True,
-                         sources: list[SourceConfig] | None = None) -> tf.data.Dataset:
-    """Batches of sum(quota) samples with exactly each source's quota, shuffled inside the batch."""
+                         sources: list[SourceConfig] | None = None, start: int = 0) -> tf.data.Dataset:
+    """Batches of sum(quota) samples with exactly each source's quota, shuffled inside the batch.
+
+    `start` > 0 begins at that batch of the same stream (exact resume): batch `start` of this dataset
+    equals batch `start` of the one built with start=0."""
     sources = config.sources if sources is None else sources
     if not sources:
         raise TffaceError("the pipeline config lists no sources")
     if config.channel_order not in ("rgb", "bgr"):
         raise TffaceError(f"channel_order must be 'rgb' or 'bgr'. Received: {config.channel_order!r}")
-    streams = tuple(source_dataset(s, config, i, training) for i, s in enumerate(sources))
+    streams = tuple(source_dataset(s, config, i, training, start) for i, s in enumerate(sources))
     batch_seed = config.seed * 1000 + 999
 
     def merge(step: tf.Tensor, batches: tuple) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -268,18 +274,18 @@ def build_hybrid_dataset(config: PipelineConfig, training: bool = True,
             labels = {k: tf.gather(v, order) for k, v in labels.items()}
         return images, labels
 
-    ds = tf.data.Dataset.zip(streams).enumerate().map(merge, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.zip(streams).enumerate(start).map(merge, num_parallel_calls=AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
     return ds.prefetch(AUTOTUNE).with_options(options)
 
 
 def build_train_val(config_path: str | os.PathLike | PipelineConfig, batch_size: int | None = None,
-                    image_size: int | None = None) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+                    image_size: int | None = None, start: int = 0) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     """What `tfface train` calls: (training batches, validation batches or None) from a pipeline YAML.
 
     `batch_size` must equal the sum of the training quotas (the quotas define the batch);
-    `image_size` overrides the config's (the model's input size).
+    `image_size` overrides the config's (the model's input size); `start`: the first training batch.
     """
     config = config_path if isinstance(config_path, PipelineConfig) else load_pipeline_config(config_path)
     if batch_size is not None and batch_size != config.batch_size:
@@ -287,7 +293,7 @@ def build_train_val(config_path: str | os.PathLike | PipelineConfig, batch_size:
                           f"{[s.quota for s in config.sources]} sum to {config.batch_size}: make them agree")
     if image_size is not None:
         config = dataclasses.replace(config, image_size=image_size)
-    train = build_hybrid_dataset(config, training=True)
+    train = build_hybrid_dataset(config, training=True, start=start)
     val = build_hybrid_dataset(config, training=False, sources=config.validation) if config.validation else None
     return train, val
 

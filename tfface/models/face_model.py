@@ -227,6 +227,14 @@ class FaceModel(keras.Model):
             total += tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
         return outputs, losses, total
 
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        """Keras 3 reduces a sample batch over the replicas here, which MultiWorkerMirroredStrategy cannot
+        do for a nested batch (keras-team/keras#20585). The functional model is built at construction,
+        so the optimizer is all that is left to build."""
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         images, labels = data[0], data[1]
         with tf.GradientTape() as tape:
@@ -256,7 +264,17 @@ class FaceModel(keras.Model):
             target = self.joint_loss.geometry.normalize(labels["params"])
             mse = tf.reduce_mean(tf.square(outputs["params"] - target), axis=-1)
             _update_masked(self._param_rmse, mse, labels["has_params"])
-        return {m.name: m.result() for m in self.metrics}
+        return _reducible({m.name: m.result() for m in self.metrics})
+
+
+def _reducible(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Keras 3 averages fit's logs over MultiWorkerMirroredStrategy workers along axis 0, which fails on
+    scalars (keras-team/keras#20585): give the (identical) values that axis there."""
+    strategy = tf.distribute.get_strategy()
+    in_multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker:
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+    return logs
 
 
 def _update_masked(metric: keras.metrics.Mean, values: tf.Tensor, mask: tf.Tensor) -> None:

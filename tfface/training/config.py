@@ -52,6 +52,7 @@ class DataConfig:
     validation_steps: int = 5
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     pipeline_config: str | None = None  # YAML of tfface.data.pipeline's config (sources, quotas)
+    service: str | None = None  # tf.data service dispatcher "grpc://HOST:PORT" for the training batches; None: in-process
 
 
 @dataclass

@@ -2,22 +2,27 @@
 
 Each phase (Liu et al.: encoder on 3DMM targets, then decoders, then end to end) compiles a fresh
 optimizer for the parts it trains and the losses it weighs. A finished phase leaves
-`phase<i>_<name>.weights.h5`; a killed phase resumes from its last epoch through BackupAndRestore.
+`phase<i>_<name>.weights.h5`; a killed phase resumes from its last epoch through BackupAndRestore, and
+its input stream resumes at the same batch (see `resume_step`), so the rerun ends on the same weights.
+
+Under MultiWorkerMirroredStrategy only the chief writes logs, checkpoints and the model; the other
+workers read the chief's backup (output_dir must be on a filesystem all workers share).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import keras
 import tensorflow as tf
 
-from tfface.errors import TffaceError
+from tfface.errors import TffaceError, WorkerLostError
 from tfface.losses.geometry import FaceGeometry
 from tfface.losses.joint import JointLoss
 from tfface.models.backbones import build_backbone
@@ -32,7 +37,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     """auto: MultiWorkerMirrored when TF_CONFIG is set, Mirrored on several GPUs, else the default."""
     if kind == "multi_worker" or (kind == "auto" and "TF_CONFIG" in os.environ):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy()  # AUTO collectives: NCCL on GPUs, RING on CPUs
     if kind == "mirrored" or (kind == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
         return tf.distribute.MirroredStrategy()
     if kind in ("auto", "none"):
@@ -76,10 +81,38 @@ def make_optimizer(config: OptimizerConfig, phase: PhaseConfig, steps: int) -> k
     raise TffaceError(f"optimizer.name must be adamw, adam or sgd. Received: {config.name!r}")
 
 
-def make_callbacks(config: TrainConfig, tag: str) -> list[keras.callbacks.Callback]:
+class ReadOnlyBackup(keras.callbacks.BackupAndRestore):
+    """A non-chief worker restores the chief's backup at the start but never writes or deletes it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def backup_dir(config: TrainConfig, tag: str) -> Path:
+    return Path(config.trainer.output_dir) / "backup" / tag
+
+
+def resume_step(config: TrainConfig, tag: str) -> int:
+    """The training batch a rerun of phase `tag` starts at: BackupAndRestore resumes at the epoch its
+    metadata records, and Keras keeps one iterator across a fit's epochs (steps_per_epoch on a repeating
+    dataset), so the uninterrupted run was at batch epoch * steps_per_epoch of the stream."""
+    meta = backup_dir(config, tag) / "training_metadata.json"
+    epoch = int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+    return epoch * config.data.steps_per_epoch
+
+
+def make_callbacks(config: TrainConfig, tag: str, chief: bool = True) -> list[keras.callbacks.Callback]:
+    if not chief:
+        return [ReadOnlyBackup(str(backup_dir(config, tag)))]
     out = Path(config.trainer.output_dir)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(out / "backup" / tag)),
+        keras.callbacks.BackupAndRestore(str(backup_dir(config, tag))),
         keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / f"{tag}_last.weights.h5"), save_weights_only=True),
         keras.callbacks.CSVLogger(str(out / f"log_{tag}.csv"), append=True),
     ]
@@ -100,40 +133,66 @@ def train(config: TrainConfig, callbacks: list[keras.callbacks.Callback] | None 
     if t.precision not in PRECISIONS:
         raise TffaceError(f"trainer.precision must be one of {PRECISIONS}. Received: {t.precision!r}")
     strategy = make_strategy(t.distribution)
+    chief = _is_chief(strategy)
     keras.utils.set_random_seed(t.seed)
     out = Path(t.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    if chief:
+        (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(t.precision)
     try:
-        geometry = build_geometry(config.model.image_size)
-        train_ds, val_ds = build_datasets(config.data, geometry, config.model.num_ids, t.seed)
-        with strategy.scope():
-            model = build_model(config.model)
-        for i, phase in enumerate(config.phases):
-            tag = f"phase{i}_{phase.name}"
-            done = out / f"{tag}.weights.h5"
-            if done.is_file():  # finished in an earlier run
-                model.load_weights(done)
-                continue
-            model.set_trainable_parts(phase.trainable)
-            steps = phase.epochs * config.data.steps_per_epoch
-            with strategy.scope():
-                model.compile(optimizer=make_optimizer(config.optimizer, phase, steps),
-                              joint_loss=JointLoss(config.loss.with_weights(phase.losses), geometry),
-                              jit_compile=t.jit_compile, run_eagerly=t.run_eagerly)
-            model.fit(train_ds, epochs=phase.epochs, steps_per_epoch=config.data.steps_per_epoch,
-                      validation_data=val_ds, validation_steps=config.data.validation_steps or None,
-                      callbacks=[*make_callbacks(config, tag), *(callbacks or [])], verbose=t.verbose,
-                      shuffle=False)
-            if _is_chief(strategy):
-                model.save_weights(done)
-        if _is_chief(strategy):
+        with _peer_errors(strategy):
+            model = _train_phases(config, strategy, chief, callbacks or [])
+        if chief:
             model.save(out / "model.keras")
         return model
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train_phases(config: TrainConfig, strategy: tf.distribute.Strategy, chief: bool,
+                  callbacks: list[keras.callbacks.Callback]) -> FaceModel:
+    t, out = config.trainer, Path(config.trainer.output_dir)
+    geometry = build_geometry(config.model.image_size)
+    with strategy.scope():
+        model = build_model(config.model)
+    for i, phase in enumerate(config.phases):
+        tag = f"phase{i}_{phase.name}"
+        done = out / f"{tag}.weights.h5"
+        if done.is_file():  # finished in an earlier run
+            model.load_weights(done)
+            continue
+        model.set_trainable_parts(phase.trainable)
+        steps = phase.epochs * config.data.steps_per_epoch
+        # Each fit starts a fresh iterator: begin it where this phase's uninterrupted stream would be.
+        train_ds, val_ds = build_datasets(config.data, geometry, config.model.num_ids, t.seed,
+                                          start=resume_step(config, tag))
+        with strategy.scope():
+            model.compile(optimizer=make_optimizer(config.optimizer, phase, steps),
+                          joint_loss=JointLoss(config.loss.with_weights(phase.losses), geometry),
+                          jit_compile=t.jit_compile, run_eagerly=t.run_eagerly)
+        model.fit(train_ds, epochs=phase.epochs, steps_per_epoch=config.data.steps_per_epoch,
+                  validation_data=val_ds, validation_steps=config.data.validation_steps or None,
+                  callbacks=[*make_callbacks(config, tag, chief), *callbacks], verbose=t.verbose, shuffle=False)
+        if chief:
+            model.save_weights(done)
+    return model
+
+
+@contextlib.contextmanager
+def _peer_errors(strategy: tf.distribute.Strategy) -> Iterator[None]:
+    """A dead peer surfaces as a gRPC/collective error deep in fit: say what happened and what to do."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError) as e:
+        first = str(e.message if hasattr(e, "message") else e).strip().splitlines()[0][:200]
+        raise WorkerLostError(f"a training worker stopped answering ({type(e).__name__}: {first}); restart "
+                              f"every worker with the same command to resume from the last backup") from None
 
 
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:

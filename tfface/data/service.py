@@ -1,0 +1,61 @@
+"""The tf.data service: input processing on other CPU hosts, batches streamed to the trainer.
+
+A dispatcher hands the pipeline's graph to workers; each worker runs the whole hybrid pipeline on its
+share of the shard files and the trainer reads finished batches over gRPC. Start them with
+`tfface service dispatcher --port 5050` and `tfface service worker --dispatcher HOST:5050 --port 5051`.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+import tensorflow as tf
+
+from tfface.errors import DataServiceError
+
+PROTOCOL = "grpc"
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """"grpc://host:port" or "host:port" -> (host, port)."""
+    parts = urlsplit(address if "://" in address else f"{PROTOCOL}://{address}")
+    if not parts.hostname or not parts.port:
+        raise DataServiceError(f"data.service must be 'grpc://HOST:PORT'. Received: {address!r}")
+    return parts.hostname, parts.port
+
+
+def check_dispatcher(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast: the service client itself retries an unreachable dispatcher for ever."""
+    host, port = host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise DataServiceError(f"data.service: no tf.data dispatcher at {host}:{port} ({e.strerror or e}); start "
+                               f"one with `tfface service dispatcher --port {port}`") from None
+
+
+def distribute(dataset: tf.data.Dataset, address: str) -> tf.data.Dataset:
+    """`dataset`'s batches, produced by the service's workers.
+
+    Each worker runs the whole pipeline, so every batch keeps its exact quotas. DYNAMIC sharding hands
+    each worker different shard files: with OFF every worker would run the same seeded stream and the
+    trainer would see each batch once per worker. The order then depends on worker timing (not
+    reproducible), and each worker enumerates its own samples, so workers share augmentation draws."""
+    check_dispatcher(address)
+    host, port = host_port(address)
+    return dataset.apply(tf.data.experimental.service.distribute(
+        processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=f"{PROTOCOL}://{host}:{port}"))
+
+
+def start_dispatcher(port: int = 0) -> tf.data.experimental.service.DispatchServer:
+    config = tf.data.experimental.service.DispatcherConfig(port=port, protocol=PROTOCOL)
+    return tf.data.experimental.service.DispatchServer(config)
+
+
+def start_worker(dispatcher: str, port: int = 0, host: str = "localhost") -> tf.data.experimental.service.WorkerServer:
+    """A worker that registers as `host`:port: the name the trainer reaches it by (not localhost across hosts)."""
+    dhost, dport = host_port(dispatcher)
+    config = tf.data.experimental.service.WorkerConfig(dispatcher_address=f"{dhost}:{dport}", port=port,
+                                                       worker_address=f"{host}:%port%", protocol=PROTOCOL)
+    return tf.data.experimental.service.WorkerServer(config)
