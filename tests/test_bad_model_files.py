@@ -24,19 +24,26 @@ def preset_copy(tmp_path):
 
 
 def test_broken_preset_folders(preset_copy, capsys):
+    # the Keras path reads config.json and the weights
     config = json.loads((preset_copy / "config.json").read_text())
     (preset_copy / "config.json").write_text(json.dumps(config)[:200])  # truncated
     with pytest.raises(TffaceError, match=rf"^{preset_copy}: cannot load this model \(malformed JSON"):
-        load_runner(preset_copy)
+        load_runner(preset_copy, runtime="keras")
     (preset_copy / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "preprocessor"}))
     with pytest.raises(TffaceError, match=rf"^{preset_copy}: cannot load this model \(missing key 'preprocessor'\)"):
-        load_runner(preset_copy)
+        load_runner(preset_copy, runtime="keras")
     (preset_copy / "config.json").write_text(json.dumps(config))
     weights = preset_copy / "model.weights.h5"
     weights.write_bytes(weights.read_bytes()[:5000])  # truncated weights
-    rc = main(["reconstruct", str(SAMPLE_IMAGE), "--json", "--preset", str(preset_copy)])
+    rc = main(["reconstruct", str(SAMPLE_IMAGE), "--json", "--preset", str(preset_copy), "--runtime", "keras"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith(f"tfface: error: {preset_copy}: cannot load this model (") and err.count("\n") == 1
+    # the default path runs the shipped model.tflite: a truncated one is one line too
+    shipped = preset_copy / "model.tflite"
+    shipped.write_bytes(shipped.read_bytes()[:5000])
+    rc = main(["reconstruct", str(SAMPLE_IMAGE), "--json", "--preset", str(preset_copy)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("tfface: error: ") and str(preset_copy) in err and err.count("\n") == 1
 
 
 def test_garbage_saved_model_and_malformed_metadata(tmp_path):
