@@ -29,6 +29,7 @@ class ModelConfig:
     id_latent_dim: int = 40  # the identity embedding's size (128 to distil a 128-d teacher)
     id_hidden_dim: int = 0  # a hidden ReLU layer before the identity latent; 0 = none
     branch_blocks: int = 0  # last backbone blocks duplicated as an identity/attribute branch; 0 = shared
+    init_weights: str | None = None  # weights of an earlier run of the same model to continue from
     res_latent_dim: int = 10
     num_ids: int = 0  # identity classes; 0 = no identity classifier
     id_head: str = "arcface"  # softmax | arcface | cosface

@@ -63,8 +63,18 @@ def build_model(config: ModelConfig) -> FaceModel:
             raise TffaceError(f"model.init_preset {config.init_preset} is {model.image_size} px, width "
                               f"{model.backbone.width_multiplier}; the config asks for {config.image_size} px, "
                               f"width {config.width_multiplier} (set init_preset: null to start from scratch)")
-        return model
-    return FaceModel(build_backbone(config.backbone, config.image_size, config.width_multiplier), **heads)
+        return _load_weights(model, config.init_weights)
+    model = FaceModel(build_backbone(config.backbone, config.image_size, config.width_multiplier), **heads)
+    return _load_weights(model, config.init_weights)
+
+
+def _load_weights(model: FaceModel, path: str | None) -> FaceModel:
+    """Continue from an earlier run's weights (e.g. its model.keras or a phase's .weights.h5)."""
+    if path:
+        if not Path(path).is_file():
+            raise TffaceError(f"model.init_weights: {path}: no such file")
+        model.load_weights(path)
+    return model
 
 
 def make_optimizer(config: OptimizerConfig, phase: PhaseConfig, steps: int) -> keras.optimizers.Optimizer:
