@@ -1,18 +1,20 @@
-"""How the shipped joint preset `tfface_mb05_joint` is made from the shared CelebA sample.
+"""How the shipped joint preset `tfface_mb05_joint` is made from the shared CelebA photos.
 
+    pip install -e .[teacher]                                   (dlib: labelling time only)
     python examples/make_joint_preset.py data   --celeba ../shared/data/celeba -o runs/joint
-    tfface train --config runs/joint/train_joint.yaml      (and runs/joint/train_3dmm.yaml: the ablation)
+    tfface train --config runs/joint/train_joint.yaml      (train_shared.yaml, train_3dmm.yaml: the ablation)
     python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint
     python examples/make_joint_preset.py ship -o runs/joint     (-> tfface/assets/presets/tfface_mb05_joint)
 
-`data`: every photo of the 250 identities gets a face crop and surrogate 3DMM labels from the
-converted 3DDFA_V2 regressor as teacher (BlazeFace + one landmark refine; `--labels fitted`: one
-shared-identity fit per person to the teacher's landmarks instead), its identity, and its
-attributes where the partial attribute file has a row. Every 5th identity (50) is held out
-entirely: its photos are the test set for verification and attributes. Records go through
-`tfface.data.records.write_shards`; the YAML files feed `tfface train` through the hybrid pipeline
-(48 3DMM/identity + 16 attribute-labelled samples in every batch).
-`report`: AFLW2000-3D NME, attribute accuracy and verification accuracy of both trained models.
+`data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
+landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
+median crop, no 3DMM label) and dlib's 128-d embedding, labelled in resumable chunks under OUT/labels;
+then records: identity classes for the in-the-wild people, attributes where the attribute file has a
+row, the centred teacher embedding. Every 5th person of the in-the-wild sample (50) is held out with
+all their photos in either folder; 5 % of the rest is the validation set. Batches: 32 in-the-wild +
+32 aligned faces. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
+with the threshold at FAR 1 %, and dlib on the same pairs. `ship`: the preset with those thresholds and
+its packaged model.tflite.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def group_of(folder: str, person: int, held_out: set[int], rng: np.random.Genera
 
 
 def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = False,
-               epochs: tuple[int, int] = (3, 12), steps: int = 100) -> None:
+               epochs: tuple[int, int] = (2, 20), steps: int = 100) -> None:
     """Records for every labelled photo: in-the-wild ones with 3DMM labels, identity class, attributes
     where the attribute file has a row and dlib's embedding; aligned ones with attributes + embedding."""
     from tfface.data.celeba import read_attributes
@@ -192,7 +194,7 @@ def centred(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
     return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
 
 
-def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tuple[int, int] = (3, 12),
+def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tuple[int, int] = (2, 20),
                   steps: int = 100, validation: bool = True) -> None:
     """data.yaml (32 in-the-wild + 32 aligned faces per batch) and the joint / 3DMM-only training configs."""
     data = {"sources": [
@@ -390,7 +392,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/joint"))
     parser.add_argument("--cached-labels", action="store_true",
                         help="data: build records from the teacher labels computed so far (no labelling)")
-    parser.add_argument("--epochs", type=int, nargs=2, default=(3, 12), help="data: heads / end-to-end epochs")
+    parser.add_argument("--epochs", type=int, nargs=2, default=(2, 20), help="data: heads / branch epochs")
     parser.add_argument("--steps", type=int, default=100, help="data: steps per epoch")
     parser.add_argument("--target", type=Path,
                         default=Path(__file__).resolve().parents[1] / "tfface/assets/presets/tfface_mb05_joint")
