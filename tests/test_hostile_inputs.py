@@ -86,8 +86,8 @@ def test_bomb_is_one_line_and_the_batch_goes_on(tmp_path, capsys, stub, monkeypa
     assert rc == 0, err
     assert f"tfface: skipped: {bomb}: 2500 Mpx image is over the pixel budget of 20 Mpx" in err
     assert f"tfface: skipped: {big}: 5000x5000 image is over the pixel budget of 20 Mpx" in err
-    assert "2 of 3 inputs failed" in err and "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2_good.json", "2_good_overlay.png"]
+    assert "wrote 1 results to" in err and "(2 failed)" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2_good.json", "2_good_overlay.jpg"]
     monkeypatch.setenv("TFFACE_MAX_PIXELS", "100")  # the same budget for every command
     rc, _, err = _run(capsys, tmp_path / "in" / "2_good.jpg", "--json")
     assert rc == 1 and "16x16 image is over the pixel budget of 0.0001 Mpx" in err
@@ -104,7 +104,7 @@ def test_colliding_names_never_overwrite(tmp_path, capsys, stub):
     assert images == {"face_jpg.json": str(inputs[0]), "face_png.json": str(inputs[1]),
                       "face_jpg_2.json": str(inputs[2]), "ann/001.json": str(inputs[3]),
                       "bob/001.json": str(inputs[4])}  # a/face.jpg given twice is processed once
-    assert (out / "bob" / "001_overlay.png").is_file() and (out / "face_jpg_2_overlay.png").is_file()
+    assert (out / "bob" / "001_overlay.jpg").is_file() and (out / "face_jpg_2_overlay.jpg").is_file()
     assert f"tfface: note: {inputs[2]}: another input is also named 'face'; its outputs are 'face_jpg_2.*'" in err
 
 
@@ -130,9 +130,9 @@ def test_nan_outputs_give_valid_json_with_a_warning(tmp_path, capsys, stub):
     assert face["warning"].startswith("343 non-finite model outputs (NaN/inf) written as null")
     assert strict(out.splitlines()[0])["faces"][0]["pose"]["yaw"] is None
     assert "warning" not in strict((tmp_path / "out" / "good.json").read_text())["faces"][0]
-    overlay = read_image(tmp_path / "out" / "black_overlay.png")
+    overlay = read_image(tmp_path / "out" / "black_overlay.jpg")
     assert overlay.max() == 0  # the degenerate face is skipped, not drawn, and nothing crashed
-    assert read_image(tmp_path / "out" / "good_overlay.png").max() > 128
+    assert read_image(tmp_path / "out" / "good_overlay.jpg").max() > 128
 
 
 def test_any_exception_is_that_inputs_line(tmp_path, capsys, stub):
