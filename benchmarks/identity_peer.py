@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HELD_OUT_EVERY = 5  # as examples/make_joint_preset.py
 
 
 def held_out_photos(celeba: Path) -> list[tuple[Path, int]]:
-    from tfface.data.celeba import read_identities
+    from tfface.data.celeba import held_out_people, read_identities
 
     ids = read_identities(celeba / "identity_CelebA_subset.txt")
-    held = set(sorted(set(ids.values()))[::HELD_OUT_EVERY])
+    held = held_out_people(list(ids.values()))
     return [(celeba / "img_celeba" / name, person) for name, person in sorted(ids.items()) if person in held]
 
 

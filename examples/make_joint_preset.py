@@ -27,7 +27,6 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-HELD_OUT_EVERY = 5
 
 
 FOLDERS = ("img_celeba", "img_align_celeba_half")  # in-the-wild photos, aligned half-resolution faces
@@ -121,9 +120,10 @@ def cached_labels(out: Path) -> dict[str, np.ndarray]:
 def split_identities(identity: np.ndarray) -> tuple[dict[int, int], set[int]]:
     """(CelebA id -> class id for training identities, held-out CelebA ids: every 5th of the in-the-wild
     sample's 250 people; all their photos, in either folder, stay out of training)."""
-    people = sorted(set(identity.tolist()))
-    held_out = set(people[::HELD_OUT_EVERY])
-    train = [p for p in people if p not in held_out]
+    from tfface.data.celeba import held_out_people
+
+    held_out = held_out_people(identity)
+    train = [p for p in sorted(set(identity.tolist())) if p not in held_out]
     return {p: i for i, p in enumerate(train)}, held_out
 
 

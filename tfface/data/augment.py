@@ -56,9 +56,6 @@ def random_affine(config: AugmentConfig, seed: tf.Tensor, base_scale: tf.Tensor,
                                  [(size - 1.0) / 2.0] * 2, shift[None])
 
 
-PHOTOMETRIC_DRAWS = 11
-
-
 def photometric_draws(seed: tf.Tensor) -> tf.Tensor:
     """One sample's (11,) uniform draws for `augment_pixels` (drawn per sample, applied per batch)."""
     return tf.concat([_uniform(seed, 2, [9]), _uniform(seed, 3, [2])], axis=0)

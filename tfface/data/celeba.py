@@ -23,6 +23,12 @@ SPLITS = {"train": 0, "val": 1, "test": 2}
 SPLIT_NAMES = {v: k for k, v in SPLITS.items()}
 
 
+def held_out_people(people: "np.ndarray | list[int]", every: int = 5) -> set[int]:
+    """tfface's held-out split of a CelebA identity sample: every `every`-th person in id order (the
+    joint preset's report, `benchmarks/identity_peer.py`); all their photos stay out of training."""
+    return set(sorted(set(np.asarray(people).tolist()))[::every])
+
+
 def read_attributes(path: str | os.PathLike, problems: list[str] | None = None,
                     strict: bool = False) -> tuple[list[str], dict[str, np.ndarray]]:
     """`list_attr_celeba.txt` -> (40 attribute names, {image file: int8 (40,) of +1 / -1 as in the file}).
