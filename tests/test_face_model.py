@@ -85,3 +85,17 @@ def test_trainable_parts_and_argument_checks():
         tiny(id_head="sphereface")
     with pytest.raises(ValueError, match="backbone must be one of"):
         build_backbone("vgg16")
+
+
+def test_identity_branch_trains_apart_from_the_3dmm_path():
+    from tfface.models.backbones import MobileNetV1Backbone
+
+    model = FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=3, id_latent_dim=16, id_hidden_dim=8)
+    model.set_trainable_parts(["branch", "attributes", "identity"])
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert {"branch_dw5_6_dw", "branch_dw6_sep", "id_hidden", "id_latent", "fc_attributes"} <= trainable
+    assert not trainable & {"fc_param", "dw6_sep", "res_latent"}  # the 3DMM path stays as it is
+    assert model(np.zeros((1, 64, 64, 3), np.float32))["embedding"].shape == (1, 16)
+    for bad in (-1, 14):
+        with pytest.raises(ValueError, match="branch_blocks"):
+            FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=bad)
