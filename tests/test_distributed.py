@@ -36,8 +36,18 @@ TINY = {
 }
 
 
-def tiny_config(out: Path, **trainer):
-    return load_config(overrides={**TINY, "trainer": {**TINY["trainer"], "output_dir": str(out), **trainer}})
+# Two workers against one process: the joint preset's own fine-tuning setting (3DDFA weights, BN frozen).
+# With BN in training mode, each step normalises with batch statistics whose synchronized sums
+# (E[x^2] - E[x]^2) add up in another order per replica; measured on the 32-px net from scratch, float
+# rounding in near-constant channels grows from 1e-6 after one step to 25 % of some kernels' second
+# update, in one process on two CPU replicas as well as on two workers. Frozen BN is exact (8e-9).
+MULTI = {**TINY, "model": {"init_preset": "tfface_mb05_3ddfa", "image_size": 120, "width_multiplier": 0.5,
+                           "num_ids": 5, "freeze_batch_norm": True},
+         "optimizer": {**TINY["optimizer"], "learning_rate": 3e-5}}
+
+
+def tiny_config(out: Path, base: dict = TINY, **trainer):
+    return load_config(overrides={**base, "trainer": {**base["trainer"], "output_dir": str(out), **trainer}})
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
@@ -182,10 +192,10 @@ def test_two_worker_processes_end_on_the_single_process_weights(tmp_path):
     import yaml
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "output_dir": "unused"}}))
+    config.write_text(yaml.safe_dump({**MULTI, "trainer": {**MULTI["trainer"], "output_dir": "unused"}}))
     procs = start_workers(config, tmp_path / "multi")
     recorder = Recorder()
-    single = train(tiny_config(tmp_path / "single"), callbacks=[recorder]).get_weights()
+    single = train(tiny_config(tmp_path / "single", MULTI), callbacks=[recorder]).get_weights()
     start = recorder.start
     results = wait_all(procs, timeout_s=240)
     for code, log in results:
@@ -198,10 +208,8 @@ def test_two_worker_processes_end_on_the_single_process_weights(tmp_path):
     # Same data, same start: the first epoch's loss (2 steps of the global batch) agrees.
     first = [float(next(csv.DictReader(f.open()))["loss"]) for f in
              (tmp_path / "multi" / "log_phase0_joint.csv", tmp_path / "single" / "log_phase0_joint.csv")]
-    assert first[0] == pytest.approx(first[1], rel=1e-3)
+    assert first[0] == pytest.approx(first[1], rel=1e-5)
     multi = weights_of(tmp_path / "multi" / "model.keras")
     moved = max(float(np.abs(a - b).max()) for a, b in zip(single, start))
     diff = max(float(np.abs(a - b).max()) for a, b in zip(single, multi))
-    assert moved > 1e-3
-    if diff >= 1e-4 * moved:  # measured: 0.10 of 0.46 moved after 4 SGD steps; cause not found yet
-        pytest.xfail(f"multi-worker weights differ from single-process: max |dw| {diff:.3g}, moved {moved:.3g}")
+    assert moved > 1e-3 and diff < 1e-4 * moved, (diff, moved)  # measured: 8e-9 of 9e-4 at lr 1e-5

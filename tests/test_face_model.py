@@ -60,6 +60,23 @@ def test_config_and_keras_file_round_trip(tmp_path):
         np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), atol=1e-6)
 
 
+def test_a_saved_model_loads_with_only_the_face_model_imported(tmp_path):
+    # What a user does with `tfface train`'s model.keras: the backbone classes register on load.
+    import subprocess
+    import sys
+
+    model = tiny()
+    model.save(tmp_path / "m.keras")
+    x = np.random.default_rng(2).normal(size=(1, 32, 32, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, keras, numpy as np, tfface.models.face_model; "
+            "m = keras.saving.load_model(sys.argv[1]); print(float(m(np.load(sys.argv[2]))['params'].numpy().sum()))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras"), str(tmp_path / "x.npy")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) == pytest.approx(float(model(x)["params"].numpy().sum()), abs=1e-4)
+
+
 def test_keras_applications_backbone_round_trips(tmp_path):
     model = FaceModel(build_backbone("mobilenet_v3_small", 32, 0.5), id_head="softmax", num_ids=3)
     x = np.random.default_rng(1).normal(size=(1, 32, 32, 3)).astype(np.float32)

@@ -129,6 +129,8 @@ class FaceModel(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "FaceModel":
+        import tfface.models.backbones  # noqa: F401  (registers the backbone classes a saved model names)
+
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
