@@ -7,7 +7,10 @@ share of the shard files and the trainer reads finished batches over gRPC. Start
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import socket
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import tensorflow as tf
@@ -59,3 +62,20 @@ def start_worker(dispatcher: str, port: int = 0, host: str = "localhost") -> tf.
     config = tf.data.experimental.service.WorkerConfig(dispatcher_address=f"{dhost}:{dport}", port=port,
                                                        worker_address=f"{host}:%port%", protocol=PROTOCOL)
     return tf.data.experimental.service.WorkerServer(config)
+
+
+@contextlib.contextmanager
+def local_service(workers: int = 1) -> Iterator[tf.data.experimental.service.DispatchServer]:
+    """A dispatcher and `workers` workers in this process (tests, benchmarks, one-host runs).
+
+    Datasets read from it must be gone before it stops: a service iterator released after its
+    dispatcher stopped retries that dispatcher for `dispatcher_timeout_ms` (an hour) and blocks
+    the process there. So build and read them inside a function called within the block."""
+    dispatcher = start_dispatcher()
+    servers = [start_worker(dispatcher.target) for _ in range(workers)]
+    try:
+        yield dispatcher
+    finally:
+        gc.collect()  # release iterators (and their service jobs) while the dispatcher still answers
+        for server in (*servers, dispatcher):
+            server.stop()
