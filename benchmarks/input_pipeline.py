@@ -77,13 +77,9 @@ def images_per_second(ds: tf.data.Dataset, batch: int, batches: int) -> float:
 
 
 def service_images_per_second(config: PipelineConfig, workers: int, batch: int, batches: int) -> float:
-    dispatcher = service.start_dispatcher()
-    servers = [service.start_worker(dispatcher.target) for _ in range(workers)]
-    try:
-        return images_per_second(service.distribute(build_hybrid_dataset(config), dispatcher.target), batch, batches)
-    finally:
-        for server in (*servers, dispatcher):
-            server.stop()
+    with service.local_service(workers) as dispatcher:
+        served = service.distribute(build_hybrid_dataset(service.servable(config)), dispatcher.target)
+        return images_per_second(served, batch, batches)
 
 
 def train_step_ms(batch: int, steps: int) -> float:
@@ -128,11 +124,13 @@ def main() -> None:
         records, what = face_records(Path(tmp))
         write_shards(records, Path(tmp) / "shards", shard_size=100, progress=False)
         config = PipelineConfig([SourceConfig([str(Path(tmp) / "shards" / "*.tfrecord")], args.batch)])
-        for n in args.service_workers:  # first: after an in-process run the service stalled in our runs
+        for n in args.service_workers:
             row(f"augmented pipeline via tf.data service, {n} local worker(s)",
                 service_images_per_second(config, n, args.batch, args.batches))
         tfrecord = images_per_second(build_hybrid_dataset(config), args.batch, args.batches)
         row("TFRecords + augmentation + labels (tfface.data.pipeline), in-process", tfrecord)
+        graph = images_per_second(build_hybrid_dataset(service.servable(config)), args.batch, args.batches)
+        row("the same with the graph-only warp the service runs, in-process", graph)
         plain = images_per_second(build_hybrid_dataset(config, training=False), args.batch, args.batches)
         row("TFRecords, no augmentation (validation path)", plain)
         raw = images_per_second(raw_jpeg_dataset(records, args.batch), args.batch, args.batches)

@@ -1,9 +1,12 @@
 """Run by tests/test_distributed.py in a subprocess (a hung tf.data service must not hang the suite):
-serve a pipeline YAML through an in-process dispatcher + 2 workers, save 6 batches to an .npz."""
+serve a pipeline YAML through an in-process dispatcher, one in-process worker and one `tfface service
+worker` process (as on another host), save 6 batches to an .npz."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -23,9 +26,19 @@ def serve(pipeline_yaml: str, target: str, size: int, n: int = 6) -> list:
 def main(pipeline_yaml: str, out: str, size: int) -> None:
     from tfface.data import service
 
-    with service.local_service(workers=2) as dispatcher:
-        served = serve(pipeline_yaml, dispatcher.target, size)
-        arrays = {"workers": np.array(dispatcher._num_workers())}
+    with service.local_service(workers=1) as dispatcher:
+        port = dispatcher.target.rsplit(":", 1)[1]
+        remote = subprocess.Popen([sys.executable, "-m", "tfface", "service", "worker", "--dispatcher",
+                                   f"localhost:{port}", "--port", "0", "--host", "localhost"])
+        try:
+            deadline = time.monotonic() + 60
+            while dispatcher._num_workers() < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            arrays = {"workers": np.array(dispatcher._num_workers())}
+            served = serve(pipeline_yaml, dispatcher.target, size)
+        finally:
+            remote.kill()
+            remote.wait()
     for i, (x, y) in enumerate(served):
         arrays.update({f"x{i}": x, **{f"{k}{i}": v for k, v in y.items()}})
     np.savez(out, **arrays)

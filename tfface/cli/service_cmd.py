@@ -24,11 +24,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.role == "dispatcher":
         server = service.start_dispatcher(args.port)
-        print(f"tf.data dispatcher at {server.target}; set data.service: grpc://<this host>:{args.port}", flush=True)
+        port = server.target.rsplit(":", 1)[1]
+        print(f"tf.data dispatcher at {server.target}; set data.service: grpc://<this host>:{port}", flush=True)
     else:
         service.check_dispatcher(args.dispatcher)
         host = args.host or socket.getfqdn()
         server = service.start_worker(args.dispatcher, args.port, host)
-        print(f"tf.data worker at {host}:{args.port}, dispatcher {args.dispatcher}", flush=True)
+        port = server._address.rsplit(":", 1)[1]  # the bound port (--port 0 picks a free one)
+        print(f"tf.data worker at {host}:{port}, dispatcher {args.dispatcher}", flush=True)
     server.join()  # serves until killed
     return 0

@@ -8,14 +8,18 @@ share of the shard files and the trainer reads finished batches over gRPC. Start
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import socket
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 import tensorflow as tf
 
 from tfface.errors import DataServiceError
+
+if TYPE_CHECKING:
+    from tfface.data.pipeline import PipelineConfig
 
 PROTOCOL = "grpc"
 
@@ -36,6 +40,13 @@ def check_dispatcher(address: str, timeout_s: float = 5.0) -> None:
     except OSError as e:
         raise DataServiceError(f"data.service: no tf.data dispatcher at {host}:{port} ({e.strerror or e}); start "
                                f"one with `tfface service dispatcher --port {port}`") from None
+
+
+def servable(config: "PipelineConfig") -> "PipelineConfig":
+    """The pipeline as a service worker can run it: graph ops only. The OpenCV warp is a numpy_function,
+    whose Python callback exists only in the process that built the graph: a worker in another process
+    cannot call it, and one in this process deadlocks on the GIL when it is stopped mid-batch."""
+    return dataclasses.replace(config, warp="tf")
 
 
 def distribute(dataset: tf.data.Dataset, address: str) -> tf.data.Dataset:

@@ -246,7 +246,7 @@ class FaceModel(keras.Model):
         # A part no active loss reaches gets zero gradients (not None): the optimizer keeps one slot set
         # for all trainable variables, which BackupAndRestore saves and restores as a whole.
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(scaled, variables), variables)]
-        self.optimizer.apply(grads, variables)
+        self.optimizer.apply(_clip_across_replicas(grads, self.optimizer), variables)
         return self._update_metrics(labels, outputs, losses, total)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -267,6 +267,23 @@ class FaceModel(keras.Model):
             mse = tf.reduce_mean(tf.square(outputs["params"] - target), axis=-1)
             _update_masked(self._param_rmse, mse, labels["has_params"])
         return _reducible({m.name: m.result() for m in self.metrics})
+
+
+def _clip_across_replicas(grads: list[tf.Tensor], optimizer: keras.optimizers.Optimizer) -> list[tf.Tensor]:
+    """Keras clips each replica's gradient (clipnorm / global_clipnorm) before the replicas are summed,
+    so N replicas would clip N partial gradients, not the one a single device sees. Clip the summed
+    gradient here and hand each replica 1/N of it: the optimizer's own clip, at <= clip/N, is a no-op."""
+    ctx = tf.distribute.get_replica_context()
+    n = ctx.num_replicas_in_sync if ctx is not None else 1
+    norm, global_norm = getattr(optimizer, "clipnorm", None), getattr(optimizer, "global_clipnorm", None)
+    if n == 1 or not (norm or global_norm):
+        return grads
+    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    if global_norm:
+        summed, _ = tf.clip_by_global_norm(summed, global_norm)
+    if norm:
+        summed = [tf.clip_by_norm(g, norm) for g in summed]
+    return [g / n for g in summed]
 
 
 def _reducible(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -48,6 +48,11 @@ def _pipeline_datasets(config: DataConfig, geometry: FaceGeometry,
         raise TffaceError(f"data.source 'pipeline' needs tfface.data.pipeline ({e})") from None
     if not config.pipeline_config:
         raise TffaceError("data.source 'pipeline' needs data.pipeline_config (a YAML of the data pipeline)")
-    train, val = pipeline.build_train_val(config.pipeline_config, batch_size=config.batch_size,
-                                          image_size=geometry.image_size, start=start)
+    source = pipeline.load_pipeline_config(config.pipeline_config)
+    if config.service:
+        from tfface.data.service import servable
+
+        source = servable(source)
+    train, val = pipeline.build_train_val(source, batch_size=config.batch_size, image_size=geometry.image_size,
+                                          start=start)
     return train.repeat(), (val.repeat() if val is not None else None)
