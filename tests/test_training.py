@@ -241,3 +241,17 @@ def test_shipped_configs_load_with_their_pipeline_configs(name):
     if config.data.source == "pipeline":
         pipeline = load_pipeline_config(REPO / config.data.pipeline_config)
         assert pipeline.batch_size == config.data.batch_size, "quotas must add up to the global batch"
+
+
+def test_init_weights_of_another_model_is_one_clear_error(tmp_path):
+    from tfface.errors import TffaceError
+    from tfface.training.trainer import build_model
+
+    small = {"init_preset": None, "image_size": SIZE, "width_multiplier": 0.25}
+    build_model(load_config(overrides={"model": {**small, "num_ids": 5}}).model).save_weights(tmp_path / "five.weights.h5")
+    same = build_model(load_config(overrides={"model": {**small, "num_ids": 5,
+                                                        "init_weights": str(tmp_path / "five.weights.h5")}}).model)
+    assert same.get_layer("id_classifier").get_weights()[0].shape[-1] == 5
+    with pytest.raises(TffaceError, match=r"five\.weights\.h5 does not fit this model\.\* config"):
+        build_model(load_config(overrides={"model": {**small, "num_ids": 7,
+                                                     "init_weights": str(tmp_path / "five.weights.h5")}}).model)

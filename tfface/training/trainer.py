@@ -73,7 +73,12 @@ def _load_weights(model: FaceModel, path: str | None) -> FaceModel:
     if path:
         if not Path(path).is_file():
             raise TffaceError(f"model.init_weights: {path}: no such file")
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except ValueError as e:  # another architecture, or a shipped preset without its training classifier
+            first = str(e).strip().splitlines()
+            detail = next((line for line in first if "expected" in line.lower()), first[0] if first else "")
+            raise TffaceError(f"model.init_weights: {path} does not fit this model.* config ({detail.strip()[:200]})") from None
     return model
 
 
