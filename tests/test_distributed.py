@@ -207,3 +207,32 @@ def test_two_worker_processes_end_on_the_single_process_weights(tmp_path):
     moved = max(float(np.abs(a - b).max()) for a, b in zip(single, start))
     diff = max(float(np.abs(a - b).max()) for a, b in zip(single, multi))
     assert moved > 1e-3 and diff < 1e-4 * moved, (diff, moved)  # measured: 8e-9 of 9e-4 at lr 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("TFFACE_TEST_WORKER_LOSS") != "1",
+                    reason="~2.5 min on 2 cores (heartbeat timeout + a rerun); TFFACE_TEST_WORKER_LOSS=1 runs it")
+def test_a_lost_worker_is_one_clear_error_and_a_rerun_finishes_the_run(tmp_path):
+    import yaml
+
+    config = tmp_path / "long.yaml"
+    long = {**TINY, "data": {**TINY["data"], "steps_per_epoch": 40}, "phases": [{"name": "joint", "epochs": 12}],
+            "trainer": {**TINY["trainer"], "output_dir": "unused", "run_eagerly": False}}
+    config.write_text(yaml.safe_dump(long))
+    procs = start_workers(config, tmp_path / "multi")
+    log = tmp_path / "multi" / "log_phase0_joint.csv"
+    deadline = time.monotonic() + 180
+    while not (log.is_file() and len(log.read_text().splitlines()) > 2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert log.is_file(), "the two workers did not start training within 180 s"
+    procs[1].kill()
+    (code, out), _ = wait_all(procs, timeout_s=180)
+    assert code == 2
+    # Missed heartbeats or a reset connection, whichever TensorFlow notices first: one line either way.
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("tfface: error: a training worker stopped answering (") and "Traceback" not in out, last
+    done = len(log.read_text().splitlines()) - 1
+    results = wait_all(start_workers(config, tmp_path / "multi"), timeout_s=300)  # the same command again
+    assert [c for c, _ in results] == [0, 0], results[0][1][-2000:]
+    epochs = [int(r["epoch"]) for r in csv.DictReader(log.open())]
+    assert epochs[-1] == 11 and len(epochs) < done + 12  # resumed near where it stopped, not from 0

@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -205,9 +206,18 @@ def _peer_errors(strategy: tf.distribute.Strategy) -> Iterator[None]:
         yield
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError) as e:
-        first = str(e.message if hasattr(e, "message") else e).strip().splitlines()[0][:200]
-        raise WorkerLostError(f"a training worker stopped answering ({type(e).__name__}: {first}); restart "
-                              f"every worker with the same command to resume from the last backup") from None
+        raise WorkerLostError(f"a training worker stopped answering ({_lost_peer(e)}); restart every worker "
+                              f"with the same command to resume from the last backup") from None
+
+
+def _lost_peer(error: tf.errors.OpError) -> str:
+    """The coordination service names the task that stopped sending heartbeats; else the first line."""
+    text = str(getattr(error, "message", error))
+    task = re.search(r"unhealthy \(stopped sending heartbeats\):\s*/job:(\w+)/replica:\d+/task:(\d+)", text)
+    if task:
+        return f"{task.group(1)} {task.group(2)} stopped sending heartbeats"
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "Graph execution error" not in line]
+    return f"{type(error).__name__}: {(lines[0] if lines else '')[:200]}"
 
 
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:
