@@ -157,7 +157,7 @@ def group_of(folder: str, person: int, held_out: set[int], rng: np.random.Genera
 
 
 def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = False,
-               epochs: tuple[int, int] = (2, 20), steps: int = 100) -> None:
+               epochs: tuple[int, int] = (2, 60), steps: int = 100) -> None:
     """Records for every labelled photo: in-the-wild ones with 3DMM labels, identity class, attributes
     where the attribute file has a row and dlib's embedding; aligned ones with attributes + embedding."""
     from tfface.data.celeba import read_attributes
@@ -194,7 +194,7 @@ def centred(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
     return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
 
 
-def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tuple[int, int] = (2, 20),
+def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tuple[int, int] = (2, 60),
                   steps: int = 100, validation: bool = True) -> None:
     """data.yaml (32 in-the-wild + 32 aligned faces per batch) and the joint / 3DMM-only training configs."""
     data = {"sources": [
@@ -392,7 +392,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/joint"))
     parser.add_argument("--cached-labels", action="store_true",
                         help="data: build records from the teacher labels computed so far (no labelling)")
-    parser.add_argument("--epochs", type=int, nargs=2, default=(2, 20), help="data: heads / branch epochs")
+    parser.add_argument("--epochs", type=int, nargs=2, default=(2, 60), help="data: heads / branch epochs")
     parser.add_argument("--steps", type=int, default=100, help="data: steps per epoch")
     parser.add_argument("--target", type=Path,
                         default=Path(__file__).resolve().parents[1] / "tfface/assets/presets/tfface_mb05_joint")
