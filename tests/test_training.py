@@ -125,7 +125,7 @@ DISTRIBUTED = textwrap.dedent("""
     images, labels = synthetic_batch(geom, 8, num_ids=5, label_rate=0.6, seed=5)
     data = tf.data.Dataset.from_tensors((images, labels))
     config = LossConfig(param=1.0, vertex=0.1, marn_pose=0.1, landmarks=0.01)  # pairs stay per replica: no id_consistency
-    def run(strategy, weights=None):
+    def run(strategy, weights=None, clipnorm=None):
         keras.utils.set_random_seed(0)
         with strategy.scope():
             model = FaceModel(build_backbone("mobilenet_v1", 32, 0.25), id_latent_dim=8, res_latent_dim=4,
@@ -134,15 +134,21 @@ DISTRIBUTED = textwrap.dedent("""
                 model.set_weights(weights)
             start = model.get_weights()
             before = [v.numpy() for v in model.trainable_variables]
-            # clipnorm 0.05 clips most variables' gradients: the summed gradient must be clipped, not each half.
-            model.compile(optimizer=keras.optimizers.SGD(0.01, clipnorm=0.05), joint_loss=JointLoss(config, geom))
+            model.compile(optimizer=keras.optimizers.SGD(0.01, clipnorm=clipnorm), joint_loss=JointLoss(config, geom))
         logs = model.fit(data, epochs=1, verbose=0, shuffle=False).history
         steps = [v.numpy() - b for v, b in zip(model.trainable_variables, before)]
-        return start, {k: v[0] for k, v in logs.items()}, steps
-    start, one, d_one = run(tf.distribute.get_strategy())
+        return start, {k: v[0] for k, v in logs.items()}, model.get_weights(), steps
+    start, one, w_one, _ = run(tf.distribute.get_strategy())
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    _, two, d_two = run(mirrored, start)
+    _, two, w_two, _ = run(mirrored, start)
+    # Per variable: how far the two updates differ, relative to how far the update moved it.
+    moved = [float(np.abs(a - s).max()) for a, s in zip(w_one, start)]
+    rel = max(float(np.abs(a - b).max()) / m for a, b, m in zip(w_one, w_two, moved) if m > 1e-3)
+    # clipnorm 0.05 clips most variables' gradients: the summed gradient must be clipped, not each half.
+    _, _, _, d_one = run(tf.distribute.get_strategy(), start, clipnorm=0.05)
+    _, _, _, d_two = run(mirrored, start, clipnorm=0.05)
     print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "one": one, "two": two,
+                      "update_rel_diff": rel, "moved": max(moved),
                       "largest_step": max(float(np.abs(d).max()) for d in d_one),
                       "step_diff": max(float(np.abs(a - b).max()) for a, b in zip(d_one, d_two))}))
 """)
@@ -159,6 +165,7 @@ def test_mirrored_strategy_on_two_devices_matches_one_device():
     assert set(result["one"]) == set(result["two"]) and "landmarks_loss" in result["one"]
     for key, value in result["one"].items():
         assert result["two"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    assert result["moved"] > 1e-3 and result["update_rel_diff"] < 1e-3
     # Steps are at most lr * clipnorm = 5e-4; clipping each replica's half would double them (measured
     # 3e-4 apart), the summed gradient clipped once agrees within float32 rounding of the weights (~1e-6).
     assert 5e-5 < result["largest_step"] <= 5e-4 * (1 + 1e-3)

@@ -313,7 +313,7 @@ def _features(backbone: keras.Model, inputs: Any, branch_blocks: int) -> tuple[A
     from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone, add_blocks, block_names
 
     if not isinstance(backbone, MobileNetV1Backbone) or not 0 < branch_blocks <= len(block_names()):
-        raise ValueError(f"branch_blocks needs a MobileNetV1Backbone and 0 <= branch_blocks <= {len(block_names())}. "
+        raise ValueError(f"branch_blocks needs a MobileNetV1Backbone and 1 <= branch_blocks <= {len(block_names())}. "
                          f"Received: branch_blocks={branch_blocks} with {type(backbone).__name__}")
     names = block_names()[-branch_blocks:]
     trunk = keras.Model(backbone.inputs, [backbone.get_layer(f"{names[0]}_pad").input, backbone.output],

@@ -64,8 +64,8 @@ def build_model(config: ModelConfig) -> FaceModel:
             raise TffaceError(f"model.init_preset {config.init_preset} is {model.image_size} px, width "
                               f"{model.backbone.width_multiplier}; the config asks for {config.image_size} px, "
                               f"width {config.width_multiplier} (set init_preset: null to start from scratch)")
-        return _load_weights(model, config.init_weights)
-    model = FaceModel(build_backbone(config.backbone, config.image_size, config.width_multiplier), **heads)
+    else:
+        model = FaceModel(build_backbone(config.backbone, config.image_size, config.width_multiplier), **heads)
     return _load_weights(model, config.init_weights)
 
 
