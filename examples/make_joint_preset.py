@@ -3,8 +3,10 @@
     pip install -e .[teacher]                                   (dlib: labelling time only)
     python examples/make_joint_preset.py data   --celeba ../shared/data/celeba -o runs/joint
     tfface train --config runs/joint/train_joint.yaml      (train_shared.yaml, train_3dmm.yaml: the ablation)
+    python examples/make_joint_preset.py widen  -o runs/joint   (the 13-block branch, from the joint run)
+    tfface train --config runs/joint/train_joint13.yaml
     python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint
-    python examples/make_joint_preset.py ship -o runs/joint     (-> tfface/assets/presets/tfface_mb05_joint)
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13   (-> tfface/assets/presets/tfface_mb05_joint)
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
@@ -12,7 +14,9 @@ median crop, no 3DMM label) and dlib's 128-d embedding, labelled in resumable ch
 then records: identity classes for the in-the-wild people, attributes where the attribute file has a
 row, the centred teacher embedding. Every 5th person of the in-the-wild sample (50) is held out with
 all their photos in either folder; 5 % of the rest is the validation set. Batches: 32 in-the-wild +
-32 aligned faces. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
+32 aligned faces. `widen`: the identity/attribute branch grows from the last 8 blocks to all 13 (only
+conv1 stays shared with the 3DMM path), started from the joint run, so identity can use the early blocks
+that the frozen regressor tuned for geometry. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
 with the threshold at FAR 1 %, and dlib on the same pairs. `ship`: the preset with those thresholds and
 its packaged model.tflite.
 """
@@ -29,6 +33,8 @@ from tqdm import tqdm
 
 
 
+RUNS = {"joint": "joint (3DMM + attributes + identity distillation, 8-block identity/attribute branch)",
+        "joint13": "joint, 13-block identity/attribute branch (widened from joint)"}  # run folder -> report row
 FOLDERS = ("img_celeba", "img_align_celeba_half")  # in-the-wild photos, aligned half-resolution faces
 LABEL_KEYS = ("names", "folder", "rois", "params", "landmarks", "identity", "teacher")
 
@@ -235,6 +241,56 @@ def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tu
     (out / "train_3dmm.yaml").write_text(yaml.safe_dump(only, sort_keys=False))
 
 
+WIDE_BLOCKS = 13  # every depthwise block after conv1
+
+
+def widen(out: Path, epochs: int = 24, steps: int = 100, learning_rate: float = 2.0e-4) -> Path:
+    """train_joint13.yaml: the joint run continued with a 13-block identity/attribute branch. Its blocks
+    6-13 and every head start as the joint run's, blocks 1-5 as the regressor's (which the 8-block branch
+    read frozen), so it starts exactly where the joint run ended and can now tune the early blocks."""
+    import keras
+
+    import tfface.models.face_model  # noqa: F401  (registers FaceModel)
+    from tfface.training.config import load_config
+    from tfface.training.trainer import build_model
+
+    config = yaml.safe_load((out / "train_joint.yaml").read_text())
+    config["model"] = {**config["model"], "branch_blocks": WIDE_BLOCKS}
+    wide = build_model(load_config(overrides=config).model)
+    copied = copy_matching_weights(keras.saving.load_model(out / "joint" / "model.keras", compile=False), wide)
+    init = out / "joint13_init.weights.h5"
+    wide.save_weights(init)
+    print(f"wrote {init}: {copied} layers from {out / 'joint'}, the rest as {config['model']['init_preset']}")
+    config["model"]["init_weights"] = str(init)
+    config["phases"] = [{"name": "branch13", "epochs": epochs, "learning_rate": learning_rate,
+                         "trainable": ["branch", "attributes", "identity", "residual", "decoders"]}]
+    config["trainer"] = {**config.get("trainer", {}), "output_dir": str(out / "joint13")}
+    path = out / "train_joint13.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def copy_matching_weights(source, target) -> int:
+    """Copy every layer's weights from `source` to the same-named layer of `target` where the shapes agree
+    (nested models are walked, not copied whole)."""
+    import keras
+
+    def leaves(model):
+        return [la for la in model._flatten_layers(include_self=False) if la.weights and not isinstance(la, keras.Model)]
+
+    layers = {la.name: la for la in leaves(target)}
+    copied = 0
+    for la in leaves(source):
+        to = layers.get(la.name)
+        if to is None:
+            continue
+        weights = la.get_weights()
+        if [w.shape for w in weights] == [w.shape for w in to.get_weights()]:
+            to.set_weights(weights)
+            copied += 1
+    return copied
+
+
 def load_run(run: Path, name: str, weights: str | None = None):
     """A trained run's model.keras as a Preset (the teacher's preprocessor, param stats and 68-point
     model); `weights`: a phase's weights file in the run instead of the final ones."""
@@ -315,7 +371,7 @@ def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, b
     from tfface.runtimes import KerasRunner
 
     sets = eval_sets(celeba, out)
-    runs = {"joint (3DMM + attributes + identity distillation, identity/attribute branch)": (out / "joint", None)}
+    runs = {RUNS[run]: (out / run, None) for run in RUNS}
     if baselines:
         runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
                 **runs, "joint, shared backbone trained end to end": (out / "joint_shared", None),
@@ -357,19 +413,22 @@ def report_markdown(results: dict, sets: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(out: Path, target: Path) -> None:
-    """The joint run as the shipped preset, with the verification threshold at FAR 1 % on the held-out
-    pairs and the attribute thresholds chosen on val."""
+def ship(out: Path, target: Path, run: str = "joint13") -> None:
+    """A joint run (`run`: its folder under OUT) as the shipped preset, with the verification threshold at
+    FAR 1 % on the held-out pairs and the attribute thresholds chosen on val."""
     from tfface.models.packaging import package_preset
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
-    joint = next(r for name, r in results.items() if name.startswith("joint (3DMM"))
+    if RUNS.get(run) not in results:
+        raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report'")
+    joint = results[RUNS[run]]
     teacher = load_preset(DEFAULT_PRESET)
-    model = load_run(out / "joint", "joint").model
+    model = load_run(out / run, run).model
     extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
                             "identity embedding distilled from dlib's ResNet, fine-tuned from tfface_mb05_3ddfa "
-                            "on the CelebA sample",
+                            f"on the CelebA sample; identity and attributes read their own copy of the last "
+                            f"{model.branch_blocks} backbone blocks",
              "licence": "weights trained on CelebA photos: non-commercial research use only (see README)",
              "verification_threshold": round(float(joint["verification"]["threshold_at_far"]), 4),
              "verification_far": joint["verification"]["far"],
@@ -384,7 +443,8 @@ def ship(out: Path, target: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["data", "report", "ship"])
+    parser.add_argument("stage", choices=["data", "widen", "report", "ship"])
+    parser.add_argument("--run", choices=sorted(RUNS), default="joint13", help="ship: the run to ship")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
     parser.add_argument("--labels", choices=["teacher", "fitted"], default="teacher",
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
@@ -399,10 +459,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.stage == "data":
         build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps)
+    elif args.stage == "widen":
+        print(f"wrote {widen(args.output, steps=args.steps)}")
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw)
     else:
-        ship(args.output, args.target)
+        ship(args.output, args.target, args.run)
 
 
 if __name__ == "__main__":

@@ -59,14 +59,18 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     assert len(labels["names"]) == 28 and np.allclose(np.linalg.norm(labels["teacher"], axis=1), 1.0, atol=1e-5)
     assert np.isnan(labels["params"][labels["folder"] == script.FOLDERS[1]]).all()  # aligned: no 3DMM label
     assert main(["train", "--config", str(out / "train_joint.yaml")]) == 0
+    _widened_run_starts_where_the_joint_run_ended(script, out)
+    assert main(["train", "--config", str(out / "train_joint13.yaml")]) == 0
     results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False)
-    joint = next(r for n, r in results.items() if n.startswith("joint (3DMM"))
+    assert set(script.RUNS.values()) <= set(results)
+    joint = results[script.RUNS["joint13"]]
     assert 0 < joint["aflw2000"]["nme_2d"]["mean"] < 20 and len(joint["attribute_thresholds"]) == 40
     teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
     assert teacher["pairs"] == joint["verification"]["pairs"] > 0  # same pairs for student and teacher
     json.loads((out / "report.json").read_text())  # strict JSON
     script.ship(out, tmp_path / "preset")
     config = load_preset(tmp_path / "preset").config
+    assert config["model"]["branch_blocks"] == script.WIDE_BLOCKS
     assert config["verification_far"] == 0.01 and len(config["attribute_thresholds"]) == 40
     verifier = FaceVerifier(tmp_path / "preset")
     try:
@@ -75,3 +79,22 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
         assert result["threshold"] == config["verification_threshold"] and result["far"] == 0.01
     finally:
         verifier.close()
+
+
+def _widened_run_starts_where_the_joint_run_ended(script, out) -> None:
+    """`widen`: the 13-block branch copies the joint run's 8 blocks and heads, and its new blocks 1-5 start
+    as the frozen regressor's, so before training it gives the joint run's embedding and attributes."""
+    import keras
+
+    from tfface.training.config import load_config
+    from tfface.training.trainer import build_model
+
+    config = load_config(script.widen(out, epochs=1, steps=2))
+    assert config.model.branch_blocks == script.WIDE_BLOCKS and config.trainer.output_dir == str(out / "joint13")
+    wide = build_model(config.model)
+    joint = keras.saving.load_model(out / "joint" / "model.keras", compile=False)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 120, 120, 3)).astype(np.float32)
+    a, b = joint(x, training=False), wide(x, training=False)
+    assert joint.get_config()["branch_blocks"] == 8
+    for key in ("embedding", "attributes", "params"):
+        np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=1e-4, rtol=1e-4)
