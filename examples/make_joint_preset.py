@@ -244,13 +244,13 @@ def write_configs(out: Path, num_ids: int, positive_rate: np.ndarray, epochs: tu
 WIDE_BLOCKS = 13  # every depthwise block after conv1
 
 
-def widen(out: Path, epochs: int = 24, steps: int = 100, learning_rate: float = 2.0e-4) -> Path:
+def widen(out: Path, epochs: int = 24, learning_rate: float = 2.0e-4) -> Path:
     """train_joint13.yaml: the joint run continued with a 13-block identity/attribute branch. Its blocks
     6-13 and every head start as the joint run's, blocks 1-5 as the regressor's (which the 8-block branch
-    read frozen), so it starts exactly where the joint run ended and can now tune the early blocks."""
+    read frozen), so it starts exactly where the joint run ended and can now tune the early blocks. Data,
+    batch and steps per epoch stay train_joint.yaml's."""
     import keras
 
-    import tfface.models.face_model  # noqa: F401  (registers FaceModel)
     from tfface.training.config import load_config
     from tfface.training.trainer import build_model
 
@@ -460,7 +460,7 @@ def main() -> None:
     if args.stage == "data":
         build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps)
     elif args.stage == "widen":
-        print(f"wrote {widen(args.output, steps=args.steps)}")
+        print(f"wrote {widen(args.output)}")
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw)
     else:

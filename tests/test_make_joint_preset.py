@@ -89,7 +89,7 @@ def _widened_run_starts_where_the_joint_run_ended(script, out) -> None:
     from tfface.training.config import load_config
     from tfface.training.trainer import build_model
 
-    config = load_config(script.widen(out, epochs=1, steps=2))
+    config = load_config(script.widen(out, epochs=1))
     assert config.model.branch_blocks == script.WIDE_BLOCKS and config.trainer.output_dir == str(out / "joint13")
     wide = build_model(config.model)
     joint = keras.saving.load_model(out / "joint" / "model.keras", compile=False)
