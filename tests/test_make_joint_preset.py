@@ -61,6 +61,7 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     assert main(["train", "--config", str(out / "train_joint.yaml")]) == 0
     _widened_run_starts_where_the_joint_run_ended(script, out)
     assert main(["train", "--config", str(out / "train_joint13.yaml")]) == 0
+    _branch_trained_and_3dmm_untouched(out)
     results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False)
     assert set(script.RUNS.values()) <= set(results)
     joint = results[script.RUNS["joint13"]]
@@ -98,3 +99,20 @@ def _widened_run_starts_where_the_joint_run_ended(script, out) -> None:
     assert joint.get_config()["branch_blocks"] == 8
     for key in ("embedding", "attributes", "params"):
         np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=1e-4, rtol=1e-4)
+
+
+def _branch_trained_and_3dmm_untouched(out) -> None:
+    """Training the widened run moves the branch's batch-norm statistics (they train, with the branch) but
+    not the 3DMM output: the frozen backbone's batch norms stay in inference mode."""
+    import keras
+
+    import tfface.models.face_model  # noqa: F401  (registers FaceModel for loading)
+
+    joint = keras.saving.load_model(out / "joint" / "model.keras", compile=False)
+    wide = keras.saving.load_model(out / "joint13" / "model.keras", compile=False)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 120, 120, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(wide(x, training=False)["params"]),
+                               np.asarray(joint(x, training=False)["params"]), atol=1e-5)
+    bn = "branch_dw2_1_dw_bn"  # a block the joint run did not have: it starts as the regressor's
+    start = joint.backbone.get_layer(bn.removeprefix("branch_")).moving_mean.numpy()
+    assert np.abs(wide.get_layer(bn).moving_mean.numpy() - start).max() > 1e-4
