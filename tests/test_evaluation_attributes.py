@@ -10,7 +10,8 @@ import pytest
 
 from conftest import shared_path
 from tfface.errors import DataFileError, TffaceError
-from tfface.evaluation.attributes import attribute_metrics, celeba_split, evaluate_attributes, write_attributes_report
+from tfface.evaluation.attributes import (attribute_metrics, celeba_split, choose_thresholds, evaluate_attributes,
+                                         write_attributes_report)
 
 
 def test_metrics_hand_computed():
@@ -24,6 +25,24 @@ def test_metrics_hand_computed():
     assert b["accuracy"] == 0.5 and b["balanced_accuracy"] == pytest.approx(1 / 3) and b["majority_accuracy"] == 0.75
     assert m["mean_accuracy"] == 0.625 and m["majority_mean_accuracy"] == 0.75
     assert m["mean_balanced_accuracy"] == pytest.approx((5 / 6 + 1 / 3) / 2)
+
+
+def test_thresholds_move_only_where_0_5_is_far_from_balanced():
+    # 100 faces. a: calibrated, 0.5 is already best. b: 10 % positive, the model puts its positives at
+    # 0.3-0.45 (never predicted at 0.5: balanced 0.5); c: like a, but 0.45 is slightly better than 0.5.
+    rng = np.random.default_rng(0)
+    y = np.zeros((100, 3), np.int8)
+    y[:50, 0], y[:10, 1], y[:50, 2] = 1, 1, 1
+    p = np.where(y == 1, 0.8, 0.2) + rng.uniform(-0.1, 0.1, (100, 3))
+    p[:10, 1] = np.linspace(0.3, 0.45, 10)
+    p[:2, 2] = 0.47  # two positives at 0.47: a lower threshold gains 0.02 accuracy + 0.02 balanced, < min_gain
+    t = choose_thresholds(p, y)
+    assert t[0] == 0.5 and t[2] == 0.5
+    # b: at 0.5 acc 0.9 + balanced 0.5; at 0.3 every face right (negatives are <= 0.3 only below 0.3)
+    assert t[1] == pytest.approx(0.3)
+    assert 0.3 <= choose_thresholds(p, y, min_gain=0.0)[2] <= 0.45  # any gain moves it (0.04 here)
+    ok = attribute_metrics(p, y, ["a", "b", "c"], t)["per_attribute"][1]
+    assert ok["accuracy"] == 1.0 and ok["balanced_accuracy"] == 1.0
 
 
 def test_real_celeba_labels_with_predictions_of_known_accuracy(tmp_path):

@@ -43,17 +43,21 @@ def attribute_metrics(probabilities: np.ndarray, labels: np.ndarray, names: Sequ
 
 
 def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray,
-                      grid: np.ndarray = np.linspace(0.05, 0.95, 19)) -> np.ndarray:
-    """Per attribute, the threshold that maximises the mean of accuracy and balanced accuracy on these
-    (held-out) faces: 0.5 where that is already best, lower for rare attributes a model under-predicts."""
+                      grid: np.ndarray = np.linspace(0.05, 0.95, 19), min_gain: float = 0.05) -> np.ndarray:
+    """Per attribute, the threshold that maximises accuracy + balanced accuracy on these (held-out) faces,
+    where it beats 0.5 by at least `min_gain`; else 0.5. Only attributes whose 0.5 decision is far from
+    balanced move: moving every one that gains at all overfits the validation faces (for the joint preset,
+    2-fold cross-validation within them: 33 moved, accuracy -1.1 points for +0.1 balanced; with 0.05, 5 moved,
+    -0.6 for +0.4)."""
     p, y = np.asarray(probabilities)[:, :, None], np.asarray(labels).astype(bool)[:, :, None]
     pred = p >= grid[None, None, :]
     accuracy = (pred == y).mean(axis=0)
     pos, neg = np.maximum(y.sum(axis=0), 1), np.maximum((~y).sum(axis=0), 1)
     balanced = 0.5 * ((pred & y).sum(axis=0) / pos + (~pred & ~y).sum(axis=0) / neg)
     score = accuracy + balanced
-    score[:, np.isclose(grid, 0.5)] += 1e-9  # ties: keep 0.5
-    return grid[np.argmax(score, axis=1)]
+    at_half = score[:, int(np.argmin(np.abs(grid - 0.5)))]
+    best = np.argmax(score, axis=1)
+    return np.where(score.max(axis=1) - at_half >= min_gain, grid[best], 0.5)
 
 
 def celeba_split(root: str | os.PathLike, split: str = "test") -> tuple[list[str], list[Path], np.ndarray]:
