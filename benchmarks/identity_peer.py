@@ -1,6 +1,7 @@
 """Face verification, tfface's joint preset beside dlib's ResNet recognizer, on the same held-out pairs.
 
     python benchmarks/identity_peer.py [--celeba ../shared/data/celeba] [--preset tfface_mb05_joint]
+                                       [--runtime EXPORT_DIR/*.tflite EXPORT_DIR/*.onnx]
 
 Held-out people: every 5th of the 250 identities of the in-the-wild CelebA sample (the split
 examples/make_joint_preset.py keeps out of training). Every photo is detected once (BlazeFace + one
@@ -33,18 +34,22 @@ def held_out_photos(celeba: Path) -> list[tuple[Path, int]]:
     return [(celeba / "img_celeba" / name, person) for name, person in sorted(ids.items()) if person in held]
 
 
-def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool) -> dict[str, tuple]:
+def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
+              runtimes: tuple[str, ...] = ()) -> dict[str, tuple]:
     from tqdm import tqdm
 
     from tfface.inference.reconstructor import FaceReconstructor, largest_face
     from tfface.io.images import read_image
+    from tfface.runtimes import load_runner
 
+    extra = {str(f): load_runner(f, num_threads=1) for f in runtimes}  # exported files, same crops
     teacher = None
     if use_dlib:
         from tfface.data.teacher import DlibTeacher
 
         teacher = DlibTeacher()
-    rows: dict[str, list] = {"tfface": [], "dlib": [], "identity": [], "ms_tfface": [], "ms_dlib": []}
+    rows: dict[str, list] = {"tfface": [], "dlib": [], "identity": [], "ms_tfface": [], "ms_dlib": [],
+                             **{k: [] for f in extra for k in (f, f"ms_{f}")}}
     with FaceReconstructor(preset) as rec:
         for path, person in tqdm(photos, desc="held-out photos"):
             image = read_image(path)
@@ -53,9 +58,14 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool) -> di
                 continue
             face = largest_face(faces)
             t0 = time.perf_counter()
-            emb = rec.runner(rec.crops(image, face.roi_box[None]))["embedding"][0]
+            crop = rec.crops(image, face.roi_box[None])
+            emb = rec.runner(crop)["embedding"][0]
             rows["ms_tfface"].append(1000 * (time.perf_counter() - t0))
             rows["tfface"].append(emb)
+            for name, runner in extra.items():  # the network alone: the crop is tfface's above
+                t0 = time.perf_counter()
+                rows[name].append(runner(crop)["embedding"][0])
+                rows[f"ms_{name}"].append(1000 * (time.perf_counter() - t0))
             rows["identity"].append(person)
             if teacher is not None:
                 t0 = time.perf_counter()
@@ -70,6 +80,8 @@ def main() -> None:
     parser.add_argument("--preset", default="tfface_mb05_joint")
     parser.add_argument("--limit", type=int, default=None, help="first N held-out photos only")
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
+    parser.add_argument("--runtime", nargs="+", default=(), metavar="FILE",
+                        help="exported files (.tflite, .onnx, SavedModel folder) to score on the same crops")
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -84,9 +96,9 @@ def main() -> None:
     from tfface.evaluation.verification import embedding_verification
 
     photos = held_out_photos(args.celeba)[:args.limit]
-    rows = embed_all(photos, args.preset, use_dlib)
+    rows = embed_all(photos, args.preset, use_dlib, tuple(args.runtime))
     table = {}
-    for name in ("tfface", "dlib") if use_dlib else ("tfface",):
+    for name in ("tfface", *args.runtime, *(("dlib",) if use_dlib else ())):
         m = embedding_verification(rows[name], rows["identity"])
         table[name] = {"half_split_accuracy": m["half_split_accuracy"], "accuracy_10fold": m["accuracy_mean"],
                        "auc": m["auc"], "tar_at_far_1%": m["tar_at_far"]["0.01"],
@@ -97,7 +109,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     base = table["tfface"]["ms_per_face"]
     for name, r in table.items():
-        label = f"tfface {args.preset}" if name == "tfface" else "dlib ResNet (face_recognition)"
+        label = {"tfface": f"tfface {args.preset}", "dlib": "dlib ResNet (face_recognition)"}.get(name, name)
         print(f"| {label} | {100 * r['half_split_accuracy']:.1f} | {100 * r['accuracy_10fold']:.1f} | {r['auc']:.3f} | "
               f"{100 * r['tar_at_far_1%']:.1f} | {r['ms_per_face']:.1f} | {r['ms_per_face'] / base:.1f}x |")
     if args.json:
