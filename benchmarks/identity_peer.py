@@ -2,6 +2,7 @@
 
     python benchmarks/identity_peer.py [--celeba ../shared/data/celeba] [--preset tfface_mb05_joint]
                                        [--runtime EXPORT_DIR/*.tflite EXPORT_DIR/*.onnx]
+                                       [--photos ../shared/data/identity_photos]
 
 Held-out people: every 5th of the 250 identities of the in-the-wild CelebA sample (the split
 examples/make_joint_preset.py keeps out of training). Every photo is detected once (BlazeFace + one
@@ -10,6 +11,9 @@ with a note when absent) embeds the same face with its own 5-point alignment. Pa
 pairs with a fixed seed. Columns: accuracy of a threshold chosen on one half of the pairs and scored
 on the other; LFW-style 10-fold accuracy; AUC; TAR at FAR 1 %; median ms per face of the embedding
 step alone (1 thread, crop/chip + network), and the ratio to tfface's.
+`--photos DIR` (a folder per person): every pair of its photos at each model's threshold at FAR 1 % on
+the held-out pairs (what `tfface verify` ships): the different-person pairs accepted, by name, and the
+same-person pairs accepted.
 """
 
 from __future__ import annotations
@@ -74,6 +78,25 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
     return {k: np.array(v) for k, v in rows.items()}
 
 
+def photo_folder(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    people = sorted(d for d in root.iterdir() if d.is_dir())
+    return [(f, i) for i, d in enumerate(people) for f in sorted(d.glob("*.jpg"))], [d.name for d in people]
+
+
+def pairs_at_threshold(embeddings: np.ndarray, identity: np.ndarray, threshold: float,
+                       names: list[str]) -> dict:
+    """Every pair of the photos: different-person pairs at or above `threshold` (by the two names) and
+    same-person pairs accepted."""
+    e = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(e), 1)
+    scores, same = np.sum(e[i] * e[j], axis=1), identity[i] == identity[j]
+    false = [(names[identity[a]], names[identity[b]], float(s)) for a, b, s in zip(i, j, scores)
+             if s >= threshold and identity[a] != identity[b]]
+    return {"threshold": threshold, "different_pairs": int((~same).sum()), "different_accepted": len(false),
+            "same_pairs": int(same.sum()), "same_accepted": int((scores[same] >= threshold).sum()),
+            "false_accepts": false}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
@@ -82,6 +105,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
     parser.add_argument("--runtime", nargs="+", default=(), metavar="FILE",
                         help="exported files (.tflite, .onnx, SavedModel folder) to score on the same crops")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="a folder per person (e.g. ../shared/data/identity_photos): its pairs at each "
+                             "model's threshold at FAR 1 %% on the held-out pairs")
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -102,7 +128,7 @@ def main() -> None:
         m = embedding_verification(rows[name], rows["identity"])
         table[name] = {"half_split_accuracy": m["half_split_accuracy"], "accuracy_10fold": m["accuracy_mean"],
                        "auc": m["auc"], "tar_at_far_1%": m["tar_at_far"]["0.01"],
-                       "ms_per_face": float(np.median(rows[f"ms_{name}"]))}
+                       "ms_per_face": float(np.median(rows[f"ms_{name}"])), "threshold_at_far_1%": m["threshold_at_far"]}
     print(f"{len(rows['identity'])} held-out photos of {len(set(rows['identity'].tolist()))} people, "
           f"{m['pairs']} pairs")
     print("| model | accuracy (half split) | accuracy (10-fold) | AUC | TAR@FAR1% | ms / face | ms vs tfface |")
@@ -112,6 +138,19 @@ def main() -> None:
         label = {"tfface": f"tfface {args.preset}", "dlib": "dlib ResNet (face_recognition)"}.get(name, name)
         print(f"| {label} | {100 * r['half_split_accuracy']:.1f} | {100 * r['accuracy_10fold']:.1f} | {r['auc']:.3f} | "
               f"{100 * r['tar_at_far_1%']:.1f} | {r['ms_per_face']:.1f} | {r['ms_per_face'] / base:.1f}x |")
+    if args.photos:
+        photos, names = photo_folder(args.photos)
+        found = embed_all(photos, args.preset, use_dlib, tuple(args.runtime))
+        print(f"\n{args.photos}: {len(found['identity'])} photos of {len(names)} people, "
+              "at each model's threshold at FAR 1 % on the held-out pairs")
+        print("| model | threshold | different-person pairs accepted | same-person pairs accepted |")
+        print("|---|---|---|---|")
+        for name, r in table.items():
+            r["photos"] = pairs_at_threshold(found[name], found["identity"], r["threshold_at_far_1%"], names)
+            p = r["photos"]
+            worst = ", ".join(f"{a}/{b} {s:.2f}" for a, b, s in sorted(p["false_accepts"], key=lambda f: -f[2])[:4])
+            print(f"| {name} | {p['threshold']:.3f} | {p['different_accepted']} of {p['different_pairs']}"
+                  f"{f' ({worst})' if worst else ''} | {p['same_accepted']} of {p['same_pairs']} |")
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
 

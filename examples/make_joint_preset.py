@@ -5,8 +5,10 @@
     tfface train --config runs/joint/train_joint.yaml      (train_shared.yaml, train_3dmm.yaml: the ablation)
     python examples/make_joint_preset.py widen  -o runs/joint   (the 13-block branch, from the joint run)
     tfface train --config runs/joint/train_joint13.yaml
-    python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint
-    python examples/make_joint_preset.py ship -o runs/joint --run joint13   (-> tfface/assets/presets/tfface_mb05_joint)
+    python examples/make_joint_preset.py refine -o runs/joint   (pool the branch by a global depthwise conv)
+    tfface train --config runs/joint/train_joint13gdc.yaml
+    python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint [--experiments DIR..]
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13gdc   (-> tfface/assets/presets/tfface_mb05_joint)
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
@@ -34,7 +36,9 @@ from tqdm import tqdm
 
 
 RUNS = {"joint": "joint (3DMM + attributes + identity distillation, 8-block identity/attribute branch)",
-        "joint13": "joint, 13-block identity/attribute branch (widened from joint)"}  # run folder -> report row
+        "joint13": "joint, 13-block identity/attribute branch (widened from joint)",
+        "joint13gdc": "joint, 13-block branch pooled by a global depthwise conv (refined from joint13)",
+        "joint13gdc8": "joint, 13-block branch, last stride 1 (8x8 map), global depthwise conv (refined from joint13)"}  # run folder -> report row
 FOLDERS = ("img_celeba", "img_align_celeba_half")  # in-the-wild photos, aligned half-resolution faces
 LABEL_KEYS = ("names", "folder", "rois", "params", "landmarks", "identity", "teacher")
 
@@ -247,26 +251,52 @@ WIDE_BLOCKS = 13  # every depthwise block after conv1
 def widen(out: Path, epochs: int = 80, learning_rate: float = 5.0e-4) -> Path:
     """train_joint13.yaml: the joint run continued with a 13-block identity/attribute branch. Its blocks
     6-13 and every head start as the joint run's, blocks 1-5 as the regressor's (which the 8-block branch
-    read frozen), so it starts exactly where the joint run ended and can now tune the early blocks. Data,
-    batch and steps per epoch stay train_joint.yaml's. The branch's batch norms train (the frozen backbone's
-    stay in inference mode): with them frozen the branch learned ~4x slower per epoch."""
+    read frozen), so it starts exactly where the joint run ended and can now tune the early blocks. The
+    branch's batch norms train (the frozen backbone's stay in inference mode): with them frozen the branch
+    learned ~4x slower per epoch."""
+    return continued(out, out / "joint", "joint13", {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False},
+                     epochs, learning_rate)
+
+
+def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learning_rate: float = 2.0e-4) -> Path:
+    """train_joint13gdc.yaml: the 13-block run (`source`: a run folder under OUT, or a preset such as
+    tfface_mb05_joint) continued with a global depthwise conv pooling the branch's last map (one learned
+    weight per position and channel, MobileFaceNet's habit) instead of the average. The kernel starts as
+    the average, so the run starts exactly where the source ended. `last_stride` 1 (train_joint13gdc8.yaml):
+    the branch's last stride-2 block keeps the 8x8 map, so the identity features are pooled from 8x8 not 4x4."""
+    src = out / source if (out / source / "model.keras").is_file() else source
+    run = "joint13gdc" if last_stride == 2 else "joint13gdc8"
+    return continued(out, src, run, {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False,
+                                     "branch_pooling": "gdc", "branch_last_stride": last_stride}, epochs, learning_rate)
+
+
+def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int, learning_rate: float) -> Path:
+    """train_<run>.yaml: train_joint.yaml's data, batch and losses with the model changed by `model`,
+    every layer the source has (a run folder or a preset name) starting as the source's, then one
+    phase training the branch and heads (backbone and 3DMM head frozen)."""
     import keras
 
+    from tfface.models.presets import load_preset
     from tfface.training.config import load_config
     from tfface.training.trainer import build_model
 
     config = yaml.safe_load((out / "train_joint.yaml").read_text())
-    config["model"] = {**config["model"], "branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False}
-    wide = build_model(load_config(overrides=config).model)
-    copied = copy_matching_weights(keras.saving.load_model(out / "joint" / "model.keras", compile=False), wide)
-    init = out / "joint13_init.weights.h5"
-    wide.save_weights(init)
-    print(f"wrote {init}: {copied} layers from {out / 'joint'}, the rest as {config['model']['init_preset']}")
+    config["model"] = {**config["model"], **model}
+    target = build_model(load_config(overrides=config).model)
+    source_model = (load_preset(source).model if isinstance(source, str)
+                    else keras.saving.load_model(source / "model.keras", compile=False))
+    copied = copy_matching_weights(source_model, target)
+    init = out / f"{run}_init.weights.h5"
+    target.save_weights(init)
+    print(f"wrote {init}: {copied} layers from {source}, the rest as {config['model']['init_preset']}")
     config["model"]["init_weights"] = str(init)
-    config["phases"] = [{"name": "branch13", "epochs": epochs, "learning_rate": learning_rate,
+    config["phases"] = [{"name": run, "epochs": epochs, "learning_rate": learning_rate,
                          "trainable": ["branch", "attributes", "identity", "residual", "decoders"]}]
-    config["trainer"] = {**config.get("trainer", {}), "output_dir": str(out / "joint13")}
-    path = out / "train_joint13.yaml"
+    if isinstance(source, str):  # a preset has no identity classifier (training-only): it catches up first, alone
+        config["phases"].insert(0, {"name": "classifier", "epochs": 2, "learning_rate": 1.0e-3,
+                                    "trainable": ["id_classifier"]})
+    config["trainer"] = {**config.get("trainer", {}), "output_dir": str(out / run)}
+    path = out / f"train_{run}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -366,7 +396,10 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
     return result
 
 
-def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True) -> dict:
+def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True,
+           experiments: list[str] = ()) -> dict:
+    """Every run (and, with `baselines`, the presets) on the held-out people; `experiments`: more run
+    folders under OUT (e.g. a continuation not shipped), a row each, so every figure quoted comes from here."""
     from tfface.evaluation.verification import embedding_verification
     from tfface.io.outputs import write_json_atomic
     from tfface.runtimes import KerasRunner
@@ -377,6 +410,10 @@ def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, b
         runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
                 **runs, "joint, shared backbone trained end to end": (out / "joint_shared", None),
                 "3DMM only": (out / "3dmm_only", None)}
+    for name in experiments:
+        if not (out / name / "model.keras").is_file():
+            raise SystemExit(f"{out / name}: no model.keras (an experiment to report is a trained run folder)")
+        runs[f"{name} (experiment)"] = (out / name, None)
     results = {}
     for name, spec in runs.items():
         if not isinstance(spec, str) and not (spec[0] / "model.keras").is_file():
@@ -444,8 +481,14 @@ def ship(out: Path, target: Path, run: str = "joint13") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["data", "widen", "report", "ship"])
+    parser.add_argument("stage", choices=["data", "widen", "refine", "report", "ship"])
     parser.add_argument("--run", choices=sorted(RUNS), default="joint13", help="ship: the run to ship")
+    parser.add_argument("--from", dest="source", default="joint13",
+                        help="refine: the run folder under OUTPUT (or a preset name) to continue from")
+    parser.add_argument("--last-stride", type=int, choices=[1, 2], default=2,
+                        help="refine: 1 keeps the branch's last 8x8 map (run joint13gdc8)")
+    parser.add_argument("--experiments", nargs="*", default=[],
+                        help="report: more run folders under OUTPUT to evaluate, a row each (named by folder)")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
     parser.add_argument("--labels", choices=["teacher", "fitted"], default="teacher",
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
@@ -462,8 +505,10 @@ def main() -> None:
         build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps)
     elif args.stage == "widen":
         print(f"wrote {widen(args.output)}")
+    elif args.stage == "refine":
+        print(f"wrote {refine(args.output, args.source, args.last_stride)}")
     elif args.stage == "report":
-        report(args.celeba, args.output, args.aflw)
+        report(args.celeba, args.output, args.aflw, experiments=args.experiments)
     else:
         ship(args.output, args.target, args.run)
 

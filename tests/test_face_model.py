@@ -91,6 +91,10 @@ def test_trainable_parts_and_argument_checks():
     model.set_trainable_parts(["decoders"])
     names = {v.path.split("/")[0] for v in model.trainable_variables}
     assert names == {"id_decoder", "res_decoder"}
+    model.set_trainable_parts(["id_classifier"])  # alone, though "identity" holds it too
+    assert {v.path.split("/")[0] for v in model.trainable_variables} == {"id_classifier"}
+    model.set_trainable_parts(["identity"])
+    assert {v.path.split("/")[0] for v in model.trainable_variables} == {"id_latent", "id_classifier"}
     model.set_trainable_parts(["all"])
     assert not any("_bn" in v.path for v in model.trainable_variables)  # BN stays frozen
     assert any(v.path.startswith("id_classifier") for v in model.trainable_variables)
@@ -116,3 +120,46 @@ def test_identity_branch_trains_apart_from_the_3dmm_path():
     for bad in (-1, 14):
         with pytest.raises(ValueError, match="branch_blocks"):
             FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=bad)
+
+
+def test_gdc_pooling_starts_as_the_average_then_learns_where_features_lie(crops, tmp_path):
+    from tfface.models.backbones import MobileNetV1Backbone
+
+    avg, gdc = (FaceModel.from_preset(branch_blocks=13, id_latent_dim=16, branch_pooling=p) for p in ("avg", "gdc"))
+    for layer in avg.layers:  # the same random heads; gdc's kernel keeps its initial value
+        if layer.weights:
+            gdc.get_layer(layer.name).set_weights(layer.get_weights())
+    ref, out = avg(crops, training=False), gdc(crops, training=False)
+    for key in ("params", "attributes", "embedding"):  # a widened "avg" run continues where it ended
+        np.testing.assert_allclose(out[key].numpy(), ref[key].numpy(), atol=1e-5)
+    kernel = gdc.get_layer("branch_gdc").get_weights()[0]
+    assert kernel.shape == (4, 4, 512, 1) and np.allclose(kernel, 1 / 16)  # 120 px / 32 -> 4x4 x 512 channels
+    # one weight per position: weighting one corner 3x adds 2/16 of that corner's features to what
+    # identity and attributes read, and leaves the 3DMM params alone
+    pooled = keras.Model(gdc.input, [gdc.get_layer("branch_gdc_flat").output, gdc.get_layer("branch_gdc").input])
+    before, fmap = (t.numpy() for t in pooled(crops, training=False))
+    kernel[0, 0] *= 3.0
+    gdc.get_layer("branch_gdc").set_weights([kernel])
+    after = pooled(crops, training=False)[0].numpy()
+    assert np.abs(fmap[:, 0, 0]).max() > 0.1  # real face crops: the corner's features are not zero
+    np.testing.assert_allclose(after - before, fmap[:, 0, 0] / 8, atol=1e-4)
+    moved = gdc(crops, training=False)
+    assert np.abs(moved["embedding"].numpy() - ref["embedding"].numpy()).max() > 1e-3
+    np.testing.assert_allclose(moved["params"].numpy(), ref["params"].numpy(), atol=1e-6)
+    gdc.set_trainable_parts(["branch"])
+    assert "branch_gdc" in {w.path.split("/")[0] for w in gdc.trainable_weights}
+    gdc.save(tmp_path / "gdc.keras")
+    loaded = keras.saving.load_model(tmp_path / "gdc.keras")
+    assert loaded.branch_pooling == "gdc"
+    np.testing.assert_allclose(loaded(crops)["embedding"].numpy(), moved["embedding"].numpy(), atol=1e-5)
+    # the last stride-2 block keeping its resolution: an 8x8 map to pool, the same 3DMM path
+    fine = FaceModel.from_preset(branch_blocks=13, id_latent_dim=16, branch_pooling="gdc", branch_last_stride=1)
+    assert fine.get_layer("branch_gdc").get_weights()[0].shape == (8, 8, 512, 1)
+    assert fine.get_layer("branch_dw5_6_dw").strides == (1, 1) and fine.backbone.get_layer("dw5_6_dw").strides == (2, 2)
+    np.testing.assert_allclose(fine(crops)["params"].numpy(), ref["params"].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="branch_last_stride must be 1 or 2"):
+        FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=3, branch_last_stride=4)
+    with pytest.raises(ValueError, match="branch_pooling must be one of"):
+        FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=3, branch_pooling="max")
+    with pytest.raises(ValueError, match="need an identity/attribute branch"):
+        FaceModel(MobileNetV1Backbone(0.25, 64), branch_pooling="gdc")

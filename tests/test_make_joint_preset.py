@@ -62,8 +62,13 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     _widened_run_starts_where_the_joint_run_ended(script, out)
     assert main(["train", "--config", str(out / "train_joint13.yaml")]) == 0
     _branch_trained_and_3dmm_untouched(out)
-    results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False)
-    assert set(script.RUNS.values()) <= set(results)
+    _refined_run_starts_where_the_13_block_run_ended(script, out)
+    assert main(["train", "--config", str(out / "train_joint13gdc.yaml")]) == 0
+    results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False,
+                            experiments=["joint13"])
+    assert set(script.RUNS.values()) - {script.RUNS["joint13gdc8"]} <= set(results)
+    again, row = results["joint13 (experiment)"]["verification"], results[script.RUNS["joint13"]]["verification"]
+    assert [again[k] for k in ("pairs", "auc", "accuracy_mean")] == [row[k] for k in ("pairs", "auc", "accuracy_mean")]
     joint = results[script.RUNS["joint13"]]
     assert 0 < joint["aflw2000"]["nme_2d"]["mean"] < 20 and len(joint["attribute_thresholds"]) == 40
     teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
@@ -98,6 +103,25 @@ def _widened_run_starts_where_the_joint_run_ended(script, out) -> None:
     a, b = joint(x, training=False), wide(x, training=False)
     assert joint.get_config()["branch_blocks"] == 8
     for key in ("embedding", "attributes", "params"):
+        np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=1e-4, rtol=1e-4)
+
+
+def _refined_run_starts_where_the_13_block_run_ended(script, out) -> None:
+    """`refine`: the branch pooled by a global depthwise conv that starts as the average, every other
+    layer as the 13-block run's, so before training it gives that run's outputs."""
+    import keras
+
+    from tfface.training.config import load_config
+    from tfface.training.trainer import build_model
+
+    config = load_config(script.refine(out, "joint13", epochs=1))
+    assert config.model.branch_pooling == "gdc" and config.trainer.output_dir == str(out / "joint13gdc")
+    assert [p.name for p in config.phases] == ["joint13gdc"]  # a run folder keeps its identity classifier
+    refined = build_model(config.model)
+    wide = keras.saving.load_model(out / "joint13" / "model.keras", compile=False)
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 120, 120, 3)).astype(np.float32)
+    a, b = wide(x, training=False), refined(x, training=False)
+    for key in ("embedding", "attributes", "params", "id_logits"):
         np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=1e-4, rtol=1e-4)
 
 

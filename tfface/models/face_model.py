@@ -37,11 +37,15 @@ PARTS: dict[str, tuple[str, ...]] = {
     "params": ("fc_param", "fc_pose", "fc_id", "fc_exp"),
     "attributes": ("fc_attributes",),
     "identity": ("id_hidden", "id_latent", "id_classifier"),
+    "id_classifier": ("id_classifier",),  # alone: a new classifier catches up with a trained embedding
     "residual": ("res_latent",),
     "decoders": ("id_decoder", "res_decoder"),
     "branch": (),  # the identity/attribute branch's copy of the last backbone blocks (branch_*)
 }
 BRANCH_PREFIX = "branch_"
+# How the branch's last feature map becomes a vector: the mean over positions, or one learned weight
+# per position and channel (MobileFaceNet's global depthwise conv), so where a feature lies counts.
+BRANCH_POOLINGS = ("avg", "gdc")
 
 
 class RootMeanSquare(keras.metrics.Mean):
@@ -60,13 +64,18 @@ class FaceModel(keras.Model):
                  id_hidden_dim: int = 0, branch_blocks: int = 0,
                  num_ids: int = 0, id_head: str = "arcface", param_branches: bool = False,
                  dropout: float = 0.0, shape_scale: float = DDFA_SHAPE_SCALE,
-                 sync_batch_norm: bool = False, freeze_batch_norm: bool = False, **kwargs: Any) -> None:
+                 sync_batch_norm: bool = False, freeze_batch_norm: bool = False, branch_pooling: str = "avg",
+                 branch_last_stride: int = 2, **kwargs: Any) -> None:
         _check_args(num_params, num_attributes, id_latent_dim, res_latent_dim, num_landmarks, num_ids,
                     id_head, dropout, shape_scale)
+        if branch_pooling not in BRANCH_POOLINGS:
+            raise ValueError(f"branch_pooling must be one of {BRANCH_POOLINGS}. Received: branch_pooling={branch_pooling!r}")
+        if branch_last_stride not in (1, 2):
+            raise ValueError(f"branch_last_stride must be 1 or 2. Received: branch_last_stride={branch_last_stride!r}")
         f32 = {"dtype": "float32"}  # heads and outputs stay float32 under mixed precision
         # === Functional graph ===
         inputs = keras.Input(backbone.input_shape[1:], name="images")
-        x, branch = _features(backbone, inputs, branch_blocks)
+        x, branch = _features(backbone, inputs, branch_blocks, branch_pooling, branch_last_stride)
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout")(x)
             branch = layers.Dropout(dropout, name="branch_dropout")(branch) if branch_blocks else x
@@ -100,6 +109,7 @@ class FaceModel(keras.Model):
         self.num_landmarks, self.num_ids, self.id_head = num_landmarks, num_ids, id_head
         self.param_branches, self.dropout, self.shape_scale = param_branches, dropout, shape_scale
         self.sync_batch_norm, self.freeze_batch_norm = sync_batch_norm, freeze_batch_norm
+        self.branch_pooling, self.branch_last_stride = branch_pooling, branch_last_stride
         self.joint_loss: JointLoss | None = None
         self._batch_norms = [la for la in [*backbone._flatten_layers(include_self=False), *self.layers]
                              if isinstance(la, layers.BatchNormalization)]
@@ -125,7 +135,8 @@ class FaceModel(keras.Model):
                 "num_landmarks": self.num_landmarks, "num_ids": self.num_ids, "id_head": self.id_head,
                 "param_branches": self.param_branches, "dropout": self.dropout,
                 "shape_scale": self.shape_scale, "sync_batch_norm": self.sync_batch_norm,
-                "freeze_batch_norm": self.freeze_batch_norm, "name": self.name, "trainable": self.trainable}
+                "freeze_batch_norm": self.freeze_batch_norm, "branch_pooling": self.branch_pooling,
+                "branch_last_stride": self.branch_last_stride, "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "FaceModel":
@@ -157,8 +168,9 @@ class FaceModel(keras.Model):
         """Copy the backbone and fc_param; start c_id / c_res as the normalised alpha_id / alpha_exp and
         the decoders as the 3DMM bases, so shape_id + shape_res = A_id alpha_id + A_exp alpha_exp."""
         self.backbone.set_weights(regressor.backbone.get_weights())
+        duplicated = {la.name for la in self.backbone.layers}
         for layer in self.layers:  # the branch starts as a copy of the blocks it duplicates
-            if layer.name.startswith(BRANCH_PREFIX) and layer.weights:
+            if layer.name.startswith(BRANCH_PREFIX) and layer.name[len(BRANCH_PREFIX):] in duplicated and layer.weights:
                 layer.set_weights(self.backbone.get_layer(layer.name[len(BRANCH_PREFIX):]).get_weights())
         kernel, bias = regressor.get_layer("fc_param").get_weights()
         if self.param_branches:
@@ -191,10 +203,9 @@ class FaceModel(keras.Model):
             raise ValueError(f"unknown trainable part(s) {unknown}; known: {['all', *PARTS]}")
         on = set(PARTS) if "all" in parts else set(parts)
         self.backbone.trainable = "backbone" in on
-        for part, names in PARTS.items():
-            for name in names:
-                if any(la.name == name for la in self.layers):
-                    self.get_layer(name).trainable = part in on
+        present = {la.name for la in self.layers}
+        for name in {n for names in PARTS.values() for n in names} & present:
+            self.get_layer(name).trainable = any(name in PARTS[part] for part in on)
         for layer in self.layers:
             if layer.name.startswith(BRANCH_PREFIX):
                 layer.trainable = "branch" in on
@@ -303,14 +314,19 @@ def _update_masked(metric: keras.metrics.Mean, values: tf.Tensor, mask: tf.Tenso
     metric.update_state(total / tf.maximum(count, 1.0), sample_weight=count)
 
 
-def _features(backbone: keras.Model, inputs: Any, branch_blocks: int) -> tuple[Any, Any]:
+def _features(backbone: keras.Model, inputs: Any, branch_blocks: int, pooling: str = "avg",
+              last_stride: int = 2) -> tuple[Any, Any]:
     """(backbone features, identity/attribute features). With `branch_blocks` = k, the last k blocks
     are duplicated as a branch (layers `branch_*`) fed by the backbone's feature map before them, so
-    identity and attributes can train without moving what the 3DMM head sees."""
+    identity and attributes can train without moving what the 3DMM head sees. `last_stride` 1: the
+    branch's last stride-2 block keeps its input's resolution (an 8x8 final map at 120 px, not 4x4)."""
+    if (pooling != "avg" or last_stride != 2) and not branch_blocks:
+        raise ValueError(f"branch_pooling={pooling!r} and branch_last_stride={last_stride} need an "
+                         "identity/attribute branch (branch_blocks > 0)")
     if not branch_blocks:
         x = backbone(inputs)
         return x, x
-    from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone, add_blocks, block_names
+    from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone, add_blocks, block_names, block_strides
 
     if not isinstance(backbone, MobileNetV1Backbone) or not 0 < branch_blocks <= len(block_names()):
         raise ValueError(f"branch_blocks needs a MobileNetV1Backbone and 1 <= branch_blocks <= {len(block_names())}. "
@@ -319,8 +335,16 @@ def _features(backbone: keras.Model, inputs: Any, branch_blocks: int) -> tuple[A
     trunk = keras.Model(backbone.inputs, [backbone.get_layer(f"{names[0]}_pad").input, backbone.output],
                         name="backbone_trunk")
     early, x = trunk(inputs)
-    branch = add_blocks(early, names, backbone.width_multiplier, prefix=BRANCH_PREFIX)
-    return x, layers.GlobalAveragePooling2D(name=f"{BRANCH_PREFIX}avgpool")(branch)
+    last = [name for name, stride in zip(block_names(), block_strides()) if stride == 2][-1]
+    branch = add_blocks(early, names, backbone.width_multiplier, prefix=BRANCH_PREFIX,
+                        strides={last: last_stride} if last in names else None)
+    if pooling == "avg":
+        return x, layers.GlobalAveragePooling2D(name=f"{BRANCH_PREFIX}avgpool")(branch)
+    height, width, channels = branch.shape[1:]
+    # starts as the average (every weight 1/(h*w)), so a model widened from an "avg" run starts where it ended
+    gdc = layers.DepthwiseConv2D((height, width), use_bias=False, name=f"{BRANCH_PREFIX}gdc",
+                                 depthwise_initializer=keras.initializers.Constant(1.0 / (height * width)))(branch)
+    return x, layers.Reshape((channels,), name=f"{BRANCH_PREFIX}gdc_flat")(gdc)
 
 
 def _decoder(latent: Any, part: str, num_landmarks: int, shape_scale: float) -> Any:

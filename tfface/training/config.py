@@ -29,6 +29,8 @@ class ModelConfig:
     id_latent_dim: int = 40  # the identity embedding's size (128 to distil a 128-d teacher)
     id_hidden_dim: int = 0  # a hidden ReLU layer before the identity latent; 0 = none
     branch_blocks: int = 0  # last backbone blocks duplicated as an identity/attribute branch; 0 = shared
+    branch_pooling: str = "avg"  # avg | gdc (a learned weight per position and channel; needs a branch)
+    branch_last_stride: int = 2  # 1: the branch's last stride-2 block keeps the resolution (8x8 map at 120 px)
     init_weights: str | None = None  # weights of an earlier run of the same model to continue from
     res_latent_dim: int = 10
     num_ids: int = 0  # identity classes; 0 = no identity classifier
@@ -189,6 +191,8 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
     ("model.res_latent_dim", lambda v: v >= 0, ">= 0"),
     ("model.num_ids", lambda v: v >= 0, ">= 0"),
     ("model.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("model.branch_pooling", lambda v: v in ("avg", "gdc"), "avg or gdc"),
+    ("model.branch_last_stride", lambda v: v in (1, 2), "1 or 2"),
     ("optimizer.learning_rate", _POSITIVE, "> 0"),
     ("optimizer.weight_decay", lambda v: v >= 0, ">= 0"),
     ("optimizer.clipnorm", lambda v: v is None or v > 0, "> 0 or null"),

@@ -25,9 +25,16 @@ def block_names() -> tuple[str, ...]:
     return tuple(name for name, _, _ in _BLOCKS)
 
 
-def add_blocks(x: Any, names: tuple[str, ...], width_multiplier: float, prefix: str = "") -> Any:
-    """The named depthwise-separable blocks on feature map x (layer names `prefix` + 3DDFA_V2's)."""
+def block_strides() -> tuple[int, ...]:
+    return tuple(stride for _, _, stride in _BLOCKS)
+
+
+def add_blocks(x: Any, names: tuple[str, ...], width_multiplier: float, prefix: str = "",
+               strides: dict[str, int] | None = None) -> Any:
+    """The named depthwise-separable blocks on feature map x (layer names `prefix` + 3DDFA_V2's);
+    `strides` overrides some blocks' strides (the weights do not depend on them)."""
     for name, out, stride in _BLOCKS:
+        stride = (strides or {}).get(name, stride)
         if name in names:
             n = f"{prefix}{name}"
             x = layers.ZeroPadding2D(1, name=f"{n}_pad")(x)
