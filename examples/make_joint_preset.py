@@ -5,10 +5,10 @@
     tfface train --config runs/joint/train_joint.yaml      (train_shared.yaml, train_3dmm.yaml: the ablation)
     python examples/make_joint_preset.py widen  -o runs/joint   (the 13-block branch, from the joint run)
     tfface train --config runs/joint/train_joint13.yaml
-    python examples/make_joint_preset.py refine -o runs/joint   (pool the branch by a global depthwise conv)
-    tfface train --config runs/joint/train_joint13gdc.yaml
     python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint [--experiments DIR..]
-    python examples/make_joint_preset.py ship -o runs/joint --run joint13gdc   (-> tfface/assets/presets/tfface_mb05_joint)
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13   (-> tfface/assets/presets/tfface_mb05_joint)
+    python examples/make_joint_preset.py refine -o runs/joint [--last-stride 1]   (measured, not shipped: the
+        branch pooled by a global depthwise conv; then tfface train --config runs/joint/train_joint13gdc.yaml)
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
@@ -19,8 +19,9 @@ all their photos in either folder; 5 % of the rest is the validation set. Batche
 32 aligned faces. `widen`: the identity/attribute branch grows from the last 8 blocks to all 13 (only
 conv1 stays shared with the 3DMM path), started from the joint run, so identity can use the early blocks
 that the frozen regressor tuned for geometry. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
-with the threshold at FAR 1 %, and dlib on the same pairs. `ship`: the preset with those thresholds and
-its packaged model.tflite.
+with the threshold at FAR 1 %, 1 - cos to the teacher on val photos and on the held-out people, and dlib
+on the same pairs; `--experiments` adds a row per other run folder. `ship`: the preset with those
+thresholds and its packaged model.tflite.
 """
 
 from __future__ import annotations
@@ -157,33 +158,56 @@ def fitted_labels(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 GROUPS = ("train_wild", "train_aligned", "val", "test", "test_aligned")
 
 
-def group_of(folder: str, person: int, held_out: set[int], rng: np.random.Generator) -> str:
-    """Held-out people -> test (either folder); 5 % of the rest -> val; else train by folder."""
-    if person in held_out:
-        return "test" if folder == FOLDERS[0] else "test_aligned"
-    if rng.random() < 0.05:
-        return "val"
-    return "train_wild" if folder == FOLDERS[0] else "train_aligned"
+VAL_SPLITS = ("photos", "people")
+
+
+def assign_groups(folder: np.ndarray, identity: np.ndarray, held_out: set[int], val_split: str = "photos") -> np.ndarray:
+    """Each photo's group. Held-out people -> test (either folder). val: 5 % of the other photos at random
+    ("photos", the shipped preset's split: val people are trained on, so val shows a fit to known people),
+    or every 20th other person with all their photos ("people": val measures people never trained on, as
+    the report's test does). The rest -> train by folder."""
+    if val_split not in VAL_SPLITS:
+        raise ValueError(f"val_split must be one of {VAL_SPLITS}. Received: {val_split!r}")
+    rng = np.random.default_rng(0)
+    val_people = set(sorted(set(identity.tolist()) - held_out)[1::20]) if val_split == "people" else set()
+    groups = []
+    for f, person in zip(folder.astype(str), identity.tolist()):
+        if person in held_out:
+            groups.append("test" if f == FOLDERS[0] else "test_aligned")
+        elif person in val_people or (val_split == "photos" and rng.random() < 0.05):
+            groups.append("val")
+        else:
+            groups.append("train_wild" if f == FOLDERS[0] else "train_aligned")
+    return np.array(groups)
+
+
+def data_groups(t: dict[str, np.ndarray], out: Path) -> tuple[np.ndarray, set[int]]:
+    """(each labelled photo's group, held-out people), by the split `data` recorded in OUT/split.json."""
+    split = json.loads((out / "split.json").read_text())["val"] if (out / "split.json").is_file() else "photos"
+    _, held = split_identities(t["identity"][t["folder"] == FOLDERS[0]])
+    return assign_groups(t["folder"], t["identity"], held, split), held
 
 
 def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = False,
-               epochs: tuple[int, int] = (2, 60), steps: int = 100) -> None:
+               epochs: tuple[int, int] = (2, 60), steps: int = 100, val_split: str = "photos") -> None:
     """Records for every labelled photo: in-the-wild ones with 3DMM labels, identity class, attributes
     where the attribute file has a row and dlib's embedding; aligned ones with attributes + embedding."""
     from tfface.data.celeba import read_attributes
     from tfface.data.records import FaceRecord, write_shards
+    from tfface.io.outputs import write_json_atomic
 
     t = cached_labels(out) if cached else teacher_labels(celeba, out)
     t = fitted_labels(t) if labels == "fitted" else t
     _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
     classes, held_out = split_identities(t["identity"][t["folder"] == FOLDERS[0]])
-    rng = np.random.default_rng(0)
+    write_json_atomic(out / "split.json", {"val": val_split})
+    group_of, _ = data_groups(t, out)
     groups: dict[str, list] = {g: [] for g in GROUPS}
     teacher = centred(t["teacher"], ~np.isin(t["identity"], list(held_out)))
     for i, name in enumerate(t["names"]):
         folder, person, row = str(t["folder"][i]), int(t["identity"][i]), attr.get(str(name))
         has_3d = np.all(np.isfinite(t["params"][i]))
-        groups[group_of(folder, person, held_out, rng)].append(FaceRecord(
+        groups[group_of[i]].append(FaceRecord(
             image=celeba / folder / str(name), source=folder, key=f"{folder}/{name}", roi=t["rois"][i],
             params=t["params"][i] if has_3d else None, landmarks=t["landmarks"][i][:, :2] if has_3d else None,
             attributes=None if row is None else (row > 0).astype(np.float32), identity=classes.get(person, -1),
@@ -258,22 +282,29 @@ def widen(out: Path, epochs: int = 80, learning_rate: float = 5.0e-4) -> Path:
                      epochs, learning_rate)
 
 
-def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learning_rate: float = 2.0e-4) -> Path:
-    """train_joint13gdc.yaml: the 13-block run (`source`: a run folder under OUT, or a preset such as
-    tfface_mb05_joint) continued with a global depthwise conv pooling the branch's last map (one learned
-    weight per position and channel, MobileFaceNet's habit) instead of the average. The kernel starts as
-    the average, so the run starts exactly where the source ended. `last_stride` 1 (train_joint13gdc8.yaml):
-    the branch's last stride-2 block keeps the 8x8 map, so the identity features are pooled from 8x8 not 4x4."""
+def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learning_rate: float = 2.0e-4,
+           pooling: str = "gdc", wild_quota: int | None = None, identity_weight: float | None = None,
+           run: str | None = None) -> Path:
+    """train_<run>.yaml: the 13-block run (`source`: a run folder under OUT, or a preset such as
+    tfface_mb05_joint) continued with one change. `pooling` "gdc" (run joint13gdc): a global depthwise conv
+    pools the branch's last map (one learned weight per position and channel, MobileFaceNet's habit); its
+    kernel starts as the average, so the run starts exactly where the source ended. `last_stride` 1
+    (joint13gdc8): the branch's last stride-2 block keeps the 8x8 map. `wild_quota` (of the 64 per batch;
+    the rest aligned faces) and `identity_weight` (the margin loss on the in-the-wild people): how much the
+    branch sees of the 200 training people it can memorise."""
     src = out / source if (out / source / "model.keras").is_file() else source
-    run = "joint13gdc" if last_stride == 2 else "joint13gdc8"
-    return continued(out, src, run, {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False,
-                                     "branch_pooling": "gdc", "branch_last_stride": last_stride}, epochs, learning_rate)
+    run = run or ("joint13gdc" if last_stride == 2 else "joint13gdc8")
+    model = {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False, "branch_pooling": pooling,
+             "branch_last_stride": last_stride}
+    return continued(out, src, run, model, epochs, learning_rate, wild_quota, identity_weight)
 
 
-def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int, learning_rate: float) -> Path:
+def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int, learning_rate: float,
+              wild_quota: int | None = None, identity_weight: float | None = None) -> Path:
     """train_<run>.yaml: train_joint.yaml's data, batch and losses with the model changed by `model`,
     every layer the source has (a run folder or a preset name) starting as the source's, then one
-    phase training the branch and heads (backbone and 3DMM head frozen)."""
+    phase training the branch and heads (backbone and 3DMM head frozen); `wild_quota`: data_<run>.yaml
+    with that many in-the-wild faces per batch (the rest aligned); `identity_weight`: the margin loss's."""
     import keras
 
     from tfface.models.presets import load_preset
@@ -282,6 +313,14 @@ def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int,
 
     config = yaml.safe_load((out / "train_joint.yaml").read_text())
     config["model"] = {**config["model"], **model}
+    if identity_weight is not None:
+        config["loss"] = {**config["loss"], "identity": identity_weight}
+    if wild_quota is not None:
+        data = yaml.safe_load((out / "data.yaml").read_text())
+        total = sum(src["quota"] for src in data["sources"])
+        data["sources"][0]["quota"], data["sources"][1]["quota"] = wild_quota, total - wild_quota
+        (out / f"data_{run}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        config["data"] = {**config["data"], "pipeline_config": str(out / f"data_{run}.yaml")}
     target = build_model(load_config(overrides=config).model)
     source_model = (load_preset(source).model if isinstance(source, str)
                     else keras.saving.load_model(source / "model.keras", compile=False))
@@ -292,7 +331,8 @@ def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int,
     config["model"]["init_weights"] = str(init)
     config["phases"] = [{"name": run, "epochs": epochs, "learning_rate": learning_rate,
                          "trainable": ["branch", "attributes", "identity", "residual", "decoders"]}]
-    if isinstance(source, str):  # a preset has no identity classifier (training-only): it catches up first, alone
+    if isinstance(source, str) and config["loss"]["identity"] > 0:
+        # a preset has no identity classifier (training-only): it catches up first, alone
         config["phases"].insert(0, {"name": "classifier", "epochs": 2, "learning_rate": 1.0e-3,
                                     "trainable": ["id_classifier"]})
     config["trainer"] = {**config.get("trainer", {}), "output_dir": str(out / run)}
@@ -346,10 +386,9 @@ def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
 
     t = cached_labels(out)
     _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
-    _, held = split_identities(t["identity"][t["folder"] == FOLDERS[0]])
-    rng = np.random.default_rng(0)
-    group = np.array([group_of(str(f), int(p), held, rng) for f, p in zip(t["folder"], t["identity"])])
+    group, held = data_groups(t, out)
     pre = FacePreprocessor()
+    target = centred(t["teacher"], ~np.isin(t["identity"], list(held)))  # the training target, as in `data`
     sets = {}
     for name in ("val", "test", "test_aligned"):
         idx = np.flatnonzero(group == name)
@@ -359,7 +398,8 @@ def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
                           for i in tqdm(idx, desc=f"{name} crops")])
         labels = np.array([(attr[str(t["names"][i])] > 0) if str(t["names"][i]) in attr else np.full(40, -1)
                            for i in idx], np.int8)
-        sets[name] = {"crops": crops, "identity": t["identity"][idx], "attributes": labels, "teacher": t["teacher"][idx]}
+        sets[name] = {"crops": crops, "identity": t["identity"][idx], "attributes": labels, "teacher": t["teacher"][idx],
+                      "target": target[idx]}
     return sets
 
 
@@ -393,6 +433,10 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
         result["attribute_thresholds"] = [round(float(v), 3) for v in thresholds]
     if "embedding" in out["test"]:
         result["verification"] = embedding_verification(out["test"]["embedding"], sets["test"]["identity"])
+        # 1 - cos to the distillation target: on val (photos not trained on, of people trained on) and on
+        # the held-out people; the difference is how much of the fit is memorised people
+        result["distill"] = {name: float(np.mean(1 - np.sum(out[name]["embedding"] * sets[name]["target"], axis=1)))
+                             for name in sets}
     return result
 
 
@@ -433,7 +477,8 @@ def report_markdown(results: dict, sets: dict) -> str:
     n_attr = int((sets["test"]["attributes"][:, 0] >= 0).sum())
     lines = ["| model | AFLW2000-3D NME 0-30 / 30-60 / 60-90 / mean (%) | attributes acc / balanced acc, at 0.5 → "
              f"at tuned thresholds ({n_attr} held-out in-the-wild photos) | verification acc / AUC / TAR@FAR1% "
-             f"({len(sets['test']['crops'])} held-out photos, 50 people) |", "|---|---|---|---|"]
+             f"({len(sets['test']['crops'])} held-out photos, 50 people) | 1 − cos to the teacher: val photos "
+             "(people mostly trained on) / held-out people |", "|---|---|---|---|---|"]
     for name, r in results.items():
         nme = (" / ".join(f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
                           for v in list(r["aflw2000"]["nme_2d"].values())[:4]) if "aflw2000" in r else "–")
@@ -443,11 +488,13 @@ def report_markdown(results: dict, sets: dict) -> str:
         v = r.get("verification")
         ver = (f"{100 * v['accuracy_mean']:.1f} ± {100 * v['accuracy_std']:.1f} / {v['auc']:.3f} / "
                f"{100 * v['tar_at_far']['0.01']:.1f}") if v else "–"
-        lines.append(f"| {name} | {nme} | {att} | {ver} |")
+        d = r.get("distill", {})
+        gap = f"{d['val']:.2f} / {d['test']:.2f}" if {"val", "test"} <= set(d) else "–"
+        lines.append(f"| {name} | {nme} | {att} | {ver} | {gap} |")
     a = next((r["attributes_test"] for r in results.values() if "attributes_test" in r), None)
     if a:
         lines.append(f"| majority class per attribute (of the test labels) | – | "
-                     f"{100 * a['majority_mean_accuracy']:.1f} / 50.0 | 50.0 / 0.500 / – |")
+                     f"{100 * a['majority_mean_accuracy']:.1f} / 50.0 | 50.0 / 0.500 / – | – |")
     return "\n".join(lines) + "\n"
 
 
@@ -458,9 +505,11 @@ def ship(out: Path, target: Path, run: str = "joint13") -> None:
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
-    if RUNS.get(run) not in results:
-        raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report'")
-    joint = results[RUNS[run]]
+    row = RUNS.get(run, f"{run} (experiment)")
+    if row not in results:
+        raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report'"
+                         + ("" if run in RUNS else f" --experiments {run}"))
+    joint = results[row]
     teacher = load_preset(DEFAULT_PRESET)
     model = load_run(out / run, run).model
     extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
@@ -482,11 +531,18 @@ def ship(out: Path, target: Path, run: str = "joint13") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["data", "widen", "refine", "report", "ship"])
-    parser.add_argument("--run", choices=sorted(RUNS), default="joint13", help="ship: the run to ship")
+    parser.add_argument("--run", default="joint13", help=f"ship: the run folder to ship ({', '.join(RUNS)} or "
+                                                            "an experiment that 'report --experiments' scored)")
     parser.add_argument("--from", dest="source", default="joint13",
                         help="refine: the run folder under OUTPUT (or a preset name) to continue from")
     parser.add_argument("--last-stride", type=int, choices=[1, 2], default=2,
                         help="refine: 1 keeps the branch's last 8x8 map (run joint13gdc8)")
+    parser.add_argument("--pooling", choices=["avg", "gdc"], default="gdc", help="refine: the branch's pooling")
+    parser.add_argument("--wild-quota", type=int, default=None, help="refine: in-the-wild faces per batch of 64")
+    parser.add_argument("--identity-weight", type=float, default=None, help="refine: the margin loss's weight")
+    parser.add_argument("--refine-epochs", type=int, default=30, help="refine: epochs")
+    parser.add_argument("--lr", type=float, default=2.0e-4, help="refine: learning rate (cosine decay)")
+    parser.add_argument("--name", default=None, help="refine: the run's folder (default joint13gdc / joint13gdc8)")
     parser.add_argument("--experiments", nargs="*", default=[],
                         help="report: more run folders under OUTPUT to evaluate, a row each (named by folder)")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
@@ -498,15 +554,21 @@ def main() -> None:
                         help="data: build records from the teacher labels computed so far (no labelling)")
     parser.add_argument("--epochs", type=int, nargs=2, default=(2, 60), help="data: heads / branch epochs")
     parser.add_argument("--steps", type=int, default=100, help="data: steps per epoch")
+    parser.add_argument("--val-split", choices=VAL_SPLITS, default="photos",
+                        help="data: val = 5 %% of the photos (the shipped preset's) or 5 %% of the people, "
+                             "all their photos (val then measures people never trained on)")
     parser.add_argument("--target", type=Path,
                         default=Path(__file__).resolve().parents[1] / "tfface/assets/presets/tfface_mb05_joint")
     args = parser.parse_args()
     if args.stage == "data":
-        build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps)
+        build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps,
+                   args.val_split)
     elif args.stage == "widen":
         print(f"wrote {widen(args.output)}")
     elif args.stage == "refine":
-        print(f"wrote {refine(args.output, args.source, args.last_stride)}")
+        path = refine(args.output, args.source, args.last_stride, args.refine_epochs, args.lr, args.pooling,
+                      args.wild_quota, args.identity_weight, args.name)
+        print(f"wrote {path}")
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw, experiments=args.experiments)
     else:
