@@ -72,6 +72,7 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     joint = results[script.RUNS["joint13"]]
     assert 0 < joint["aflw2000"]["nme_2d"]["mean"] < 20 and len(joint["attribute_thresholds"]) == 40
     assert 0 < joint["distill"]["test"] < 2  # 1 - cos to the teacher's target on the held-out people
+    assert 0 < joint["distill"]["train_wild"] < 2  # ... and on (a sample of) the training photos
     teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
     assert teacher["pairs"] == joint["verification"]["pairs"] > 0  # same pairs for student and teacher
     json.loads((out / "report.json").read_text())  # strict JSON
