@@ -5,10 +5,18 @@
     tfface train --config runs/joint/train_joint.yaml      (train_shared.yaml, train_3dmm.yaml: the ablation)
     python examples/make_joint_preset.py widen  -o runs/joint   (the 13-block branch, from the joint run)
     tfface train --config runs/joint/train_joint13.yaml
-    python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint [--experiments DIR..]
-    python examples/make_joint_preset.py ship -o runs/joint --run joint13   (-> tfface/assets/presets/tfface_mb05_joint)
-    python examples/make_joint_preset.py refine -o runs/joint [--last-stride 1]   (measured, not shipped: the
-        branch pooled by a global depthwise conv; then tfface train --config runs/joint/train_joint13gdc.yaml)
+    python examples/make_joint_preset.py refine -o runs/joint --from joint13 --name joint13gen --pooling avg \
+        --wild-quota 16 --identity-weight 0 --refine-epochs 25      (fewer faces of the 200 memorisable people)
+    tfface train --config runs/joint/train_joint13gen.yaml
+    python examples/make_joint_preset.py refine -o runs/joint --from joint13gen --name joint13gen8 --pooling avg \
+        --wild-quota 8 --identity-weight 0 --refine-epochs 20
+    tfface train --config runs/joint/train_joint13gen8.yaml
+    python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint \
+        --experiments joint13gen joint13gen8
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8   (-> tfface/assets/presets/tfface_mb05_joint)
+
+    measured, not shipped: `refine -o runs/joint [--last-stride 1]` (the branch pooled by a global depthwise
+    conv), then tfface train --config runs/joint/train_joint13gdc.yaml
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
