@@ -211,7 +211,7 @@ def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = 
     write_json_atomic(out / "split.json", {"val": val_split})
     group_of, _ = data_groups(t, out)
     groups: dict[str, list] = {g: [] for g in GROUPS}
-    teacher = centred(t["teacher"], ~np.isin(t["identity"], list(held_out)))
+    teacher = centred(t["teacher"], teacher_mean(t, held_out))
     for i, name in enumerate(t["names"]):
         folder, person, row = str(t["folder"][i]), int(t["identity"][i]), attr.get(str(name))
         has_3d = np.all(np.isfinite(t["params"][i]))
@@ -229,10 +229,81 @@ def build_data(celeba: Path, out: Path, labels: str = "teacher", cached: bool = 
     write_configs(out, len(classes), attrs.mean(axis=0), epochs, steps, validation=bool(groups["val"]))
 
 
-def centred(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
+MORPH_CHUNK = 1000
+
+
+def morph_labels(celeba: Path, out: Path, count: int = 32000, reverse: bool = False) -> Path:
+    """`count` morphs of two training faces (tfface.data.morphs): each chunk of MORPH_CHUNK under
+    OUT/morphs/ holds the pairs (indices into the cached labels), weights, dlib's raw embedding of the
+    blended chips and the blended stored crops as JPEG (resumable; `reverse`: a second process from the end)."""
+    import cv2
+
+    from tfface.data.morphs import blend, morph_pairs
+    from tfface.data.records import DEFAULT_CROP_SIZE, stored_crop_box
+    from tfface.data.teacher import DlibTeacher
+    from tfface.io.images import read_image
+    from tfface.morphable.crop import warp_crop
+
+    t = cached_labels(out)
+    group_of, _ = data_groups(t, out)
+    pairs, weights = morph_pairs(np.flatnonzero(np.char.startswith(group_of.astype(str), "train")), count)
+    cache = out / "morphs"
+    cache.mkdir(parents=True, exist_ok=True)
+    teacher = DlibTeacher()
+    starts = list(range(0, count, MORPH_CHUNK))
+    for c in tqdm(starts[::-1] if reverse else starts, desc="morph chunks"):
+        path = cache / f"chunk{c // MORPH_CHUNK:04d}.npz"
+        if path.is_file():
+            continue
+        faces = {}
+        for i in np.unique(pairs[c:c + MORPH_CHUNK]):
+            image = read_image(celeba / str(t["folder"][i]) / str(t["names"][i]))
+            faces[i] = (warp_crop(image, stored_crop_box(t["rois"][i]), DEFAULT_CROP_SIZE),
+                        teacher.chip(image, t["landmarks"][i]))
+        first = int(pairs[c, 0])
+        if float(teacher.embed_chips([faces[first][1]])[0] @ t["teacher"][first]) < 0.999:
+            raise SystemExit(f"{path}: the chips do not reproduce the cached teacher labels (labels changed?)")
+        chips, jpegs = [], []
+        for (a, b), w in zip(pairs[c:c + MORPH_CHUNK], weights[c:c + MORPH_CHUNK]):
+            chips.append(blend(faces[a][1], faces[b][1], w))
+            crop = cv2.cvtColor(blend(faces[a][0], faces[b][0], w), cv2.COLOR_RGB2BGR)
+            jpegs.append(np.frombuffer(cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])[1], np.uint8))
+        tmp = cache / f"tmp{c // MORPH_CHUNK:04d}.npz"
+        np.savez(tmp, pairs=pairs[c:c + MORPH_CHUNK], weights=weights[c:c + MORPH_CHUNK],
+                 teacher=teacher.embed_chips(chips), jpeg=np.concatenate(jpegs),
+                 offsets=np.cumsum([0] + [len(j) for j in jpegs]))
+        tmp.rename(path)
+    return cache
+
+
+def morph_records(out: Path) -> None:
+    """records/train_morph: every labelled morph as a record with the (centred) teacher label only."""
+    from tfface.data.morphs import stored_roi
+    from tfface.data.records import FaceRecord, write_shards
+
+    t = cached_labels(out)
+    _, held_out = data_groups(t, out)
+    mean = teacher_mean(t, held_out)
+    records = []
+    for f in sorted((out / "morphs").glob("chunk*.npz")):
+        m = np.load(f)
+        for k, ((a, b), w) in enumerate(zip(m["pairs"], m["weights"])):
+            jpeg = m["jpeg"][m["offsets"][k]:m["offsets"][k + 1]].tobytes()
+            records.append(FaceRecord(image=jpeg, source="morph", key=f"morph/{a}+{b}@{w:.3f}", roi=stored_roi(),
+                                      teacher=centred(m["teacher"][k:k + 1], mean)[0]))
+    summary = write_shards(records, out / "records" / "train_morph", prefix="train_morph", shard_size=2048)
+    print("train_morph", summary["written"], "records")
+
+
+def teacher_mean(t: dict[str, np.ndarray], held_out: set[int]) -> np.ndarray:
+    """The mean of dlib's embeddings over every photo but the held-out people's (the centring of `centred`)."""
+    return t["teacher"][~np.isin(t["identity"], list(held_out))].mean(axis=0)
+
+
+def centred(embeddings: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """dlib's embeddings share one large mean direction (any two faces score cos ~0.7): without it the
     distillation target is what tells people apart. Unit-norm, minus the training faces' mean."""
-    e = embeddings - embeddings[train].mean(axis=0)
+    e = embeddings - mean
     return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -292,27 +363,29 @@ def widen(out: Path, epochs: int = 80, learning_rate: float = 5.0e-4) -> Path:
 
 def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learning_rate: float = 2.0e-4,
            pooling: str = "gdc", wild_quota: int | None = None, identity_weight: float | None = None,
-           run: str | None = None) -> Path:
+           run: str | None = None, morph_quota: int = 0) -> Path:
     """train_<run>.yaml: the 13-block run (`source`: a run folder under OUT, or a preset such as
     tfface_mb05_joint) continued with one change. `pooling` "gdc" (run joint13gdc): a global depthwise conv
     pools the branch's last map (one learned weight per position and channel, MobileFaceNet's habit); its
     kernel starts as the average, so the run starts exactly where the source ended. `last_stride` 1
     (joint13gdc8): the branch's last stride-2 block keeps the 8x8 map. `wild_quota` (of the 64 per batch;
     the rest aligned faces) and `identity_weight` (the margin loss on the in-the-wild people): how much the
-    branch sees of the 200 training people it can memorise."""
+    branch sees of the 200 training people it can memorise; `morph_quota`: blends of two training faces
+    labelled by the teacher (the `morphs` stage) per batch, taken from the aligned faces' share."""
     src = out / source if (out / source / "model.keras").is_file() else source
     run = run or ("joint13gdc" if last_stride == 2 else "joint13gdc8")
     model = {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False, "branch_pooling": pooling,
              "branch_last_stride": last_stride}
-    return continued(out, src, run, model, epochs, learning_rate, wild_quota, identity_weight)
+    return continued(out, src, run, model, epochs, learning_rate, wild_quota, identity_weight, morph_quota)
 
 
 def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int, learning_rate: float,
-              wild_quota: int | None = None, identity_weight: float | None = None) -> Path:
+              wild_quota: int | None = None, identity_weight: float | None = None, morph_quota: int = 0) -> Path:
     """train_<run>.yaml: train_joint.yaml's data, batch and losses with the model changed by `model`,
     every layer the source has (a run folder or a preset name) starting as the source's, then one
     phase training the branch and heads (backbone and 3DMM head frozen); `wild_quota`: data_<run>.yaml
-    with that many in-the-wild faces per batch (the rest aligned); `identity_weight`: the margin loss's."""
+    with that many in-the-wild faces and `morph_quota` morphs per batch (the rest aligned);
+    `identity_weight`: the margin loss's."""
     import keras
 
     from tfface.models.presets import load_preset
@@ -323,10 +396,14 @@ def continued(out: Path, source: Path | str, run: str, model: dict, epochs: int,
     config["model"] = {**config["model"], **model}
     if identity_weight is not None:
         config["loss"] = {**config["loss"], "identity": identity_weight}
-    if wild_quota is not None:
+    if wild_quota is not None or morph_quota:
         data = yaml.safe_load((out / "data.yaml").read_text())
         total = sum(src["quota"] for src in data["sources"])
-        data["sources"][0]["quota"], data["sources"][1]["quota"] = wild_quota, total - wild_quota
+        wild = data["sources"][0]["quota"] if wild_quota is None else wild_quota
+        data["sources"][0]["quota"], data["sources"][1]["quota"] = wild, total - wild - morph_quota
+        if morph_quota:
+            data["sources"].append({"name": "morph", "files": ["records/train_morph/*.tfrecord"],
+                                    "quota": morph_quota, "task": "teacher"})
         (out / f"data_{run}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         config["data"] = {**config["data"], "pipeline_config": str(out / f"data_{run}.yaml")}
     target = build_model(load_config(overrides=config).model)
@@ -399,7 +476,7 @@ def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
     _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
     group, held = data_groups(t, out)
     pre = FacePreprocessor()
-    target = centred(t["teacher"], ~np.isin(t["identity"], list(held)))  # the training target, as in `data`
+    target = centred(t["teacher"], teacher_mean(t, held))  # the training target, as in `data`
     sets = {}
     for name in ("train_wild", "val", "test", "test_aligned"):
         idx = np.flatnonzero(group == name)
@@ -543,7 +620,7 @@ def ship(out: Path, target: Path, run: str = "joint13") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["data", "widen", "refine", "report", "ship"])
+    parser.add_argument("stage", choices=["data", "morphs", "widen", "refine", "report", "ship"])
     parser.add_argument("--run", default="joint13", help=f"ship: the run folder to ship ({', '.join(RUNS)} or "
                                                             "an experiment that 'report --experiments' scored)")
     parser.add_argument("--from", dest="source", default="joint13",
@@ -553,6 +630,9 @@ def main() -> None:
     parser.add_argument("--pooling", choices=["avg", "gdc"], default="gdc", help="refine: the branch's pooling")
     parser.add_argument("--wild-quota", type=int, default=None, help="refine: in-the-wild faces per batch of 64")
     parser.add_argument("--identity-weight", type=float, default=None, help="refine: the margin loss's weight")
+    parser.add_argument("--morph-quota", type=int, default=0, help="refine: teacher-labelled morphs per batch of 64")
+    parser.add_argument("--morphs", type=int, default=32000, help="morphs: how many to make")
+    parser.add_argument("--reverse", action="store_true", help="morphs: label chunks from the end (a second process)")
     parser.add_argument("--refine-epochs", type=int, default=30, help="refine: epochs")
     parser.add_argument("--lr", type=float, default=2.0e-4, help="refine: learning rate (cosine decay)")
     parser.add_argument("--name", default=None, help="refine: the run's folder (default joint13gdc / joint13gdc8)")
@@ -576,11 +656,15 @@ def main() -> None:
     if args.stage == "data":
         build_data(args.celeba, args.output, args.labels, args.cached_labels, tuple(args.epochs), args.steps,
                    args.val_split)
+    elif args.stage == "morphs":
+        morph_labels(args.celeba, args.output, args.morphs, args.reverse)
+        if not args.reverse:
+            morph_records(args.output)
     elif args.stage == "widen":
         print(f"wrote {widen(args.output)}")
     elif args.stage == "refine":
         path = refine(args.output, args.source, args.last_stride, args.refine_epochs, args.lr, args.pooling,
-                      args.wild_quota, args.identity_weight, args.name)
+                      args.wild_quota, args.identity_weight, args.name, args.morph_quota)
         print(f"wrote {path}")
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw, experiments=args.experiments)

@@ -75,3 +75,45 @@ def test_convert_reports_bad_input_as_one_line(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["data", "convert", "unknown_format", str(tmp_path), "-o", str(tmp_path / "o")])
+
+
+def test_convert_with_the_dlib_teacher_labels_every_face_and_resumes_only_the_same_run(tmp_path, capsys):
+    pytest.importorskip("dlib", reason="the teacher is an optional extra: pip install -e .[teacher]")
+    pytest.importorskip("face_recognition_models")
+    from tfface.data.records import parse_example
+    from tfface.data.teacher import DlibTeacher
+    from tfface.io.images import read_image
+
+    src = tmp_path / "people"
+    for name in ("obama", "clapton"):
+        shutil.copytree(shared_path("identity_photos") / name, src / name)
+    (src / "obama" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "ids"
+    args = ["data", "convert", "identity_folders", str(src), "-o", str(out), "--no-progress", "--shard-size", "4"]
+    assert main([*args, "--teacher", "dlib"]) == 0
+    s = _summary(out)
+    photos = sorted(p for p in src.rglob("*.jpg") if p.name != "broken.jpg")
+    assert s["written"] == len(photos) == s["per_task"]["teacher"] and s["rejected"] == 1
+    import tensorflow as tf
+
+    examples = [parse_example(r) for r in tf.data.TFRecordDataset(sorted(map(str, out.glob("*.tfrecord"))))]
+    from tfface.data.detect import FaceLocator
+
+    teacher, locate = DlibTeacher(), FaceLocator("auto")
+    by_key = {e["key"].numpy().decode(): e for e in examples}
+    embeddings, people = [], []
+    for key, e in by_key.items():
+        assert float(e["has_teacher"]) == 1.0
+        v = e["teacher"].numpy()
+        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+        photo = read_image(src / key)  # the face convert found -> dlib's own alignment
+        assert float(v @ teacher(photo, box=locate(photo))) > 0.999
+        embeddings.append(v)
+        people.append(key.split("/")[0])
+    sims = np.array(embeddings) @ np.array(embeddings).T
+    same = np.equal.outer(people, people) & ~np.eye(len(people), dtype=bool)
+    assert sims[same].mean() > sims[~np.equal.outer(people, people)].mean() + 0.05  # who is who, to the teacher
+    locate.close()
+    assert main([*args, "--teacher", "dlib"]) == 0 and _summary(out)["resumed_shards"] == 2
+    assert main(args) == 2  # shards labelled by a teacher are not resumed by a run without one
+    assert "overwrite" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from tfface.detection import DETECTORS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from tfface.data.convert import FORMATS
+    from tfface.data.convert import FORMATS, TEACHERS
 
     data = sub.add_parser("data", help="dataset tools (convert to TFRecord shards)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param-file", default=None, help="3ddfa_list: (N, 62) params (.pkl / .npy / text)")
     p.add_argument("--whitening", default=None, help="3ddfa_list: param_whitening.pkl when params are normalised")
     p.add_argument("--convention", choices=("v1", "v2"), default="v2", help="3ddfa_list: 3DDFA (v1) or 3DDFA_V2 frame")
+    p.add_argument("--teacher", choices=TEACHERS, default=None,
+                   help="also label every face with this recognizer's 128-d embedding, for distillation "
+                        "(dlib: pip install -e .[teacher]; labelling time only)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--overwrite", action="store_true",
                    help="delete this format's shards in OUT and start over (a rerun otherwise resumes only "
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         reader_args.update(list_file=args.list_file, param_file=args.param_file, whitening=args.whitening,
                            convention=args.convention)
     summary = convert_dataset(args.format, args.input, args.output, args.shard_size, args.crop_size, args.margin,
-                              args.limit, args.detector, not args.no_progress, args.overwrite, **reader_args)
+                              args.limit, args.detector, not args.no_progress, args.overwrite, args.teacher,
+                              **reader_args)
     short = {k: summary[k] for k in ("written", "rejected", "rejected_by_reason", "per_task", "per_split",
                                      "resumed_shards", "reader_problems")}
     print(json.dumps(short, indent=1))

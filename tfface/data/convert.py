@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # records import TensorFlow; `tfface data --help` should not
     from tfface.data.records import FaceRecord
 
 FORMATS = ("celeba", "aflw2000", "300w_lp", "identity_folders", "3ddfa_list")
+TEACHERS = ("dlib",)  # identity teachers for distillation labels (the optional `teacher` extra)
 NEEDS_DETECTOR = ("celeba", "identity_folders")
 
 
@@ -44,10 +45,11 @@ def read_dataset(fmt: str, root: str | os.PathLike, problems: list[str], split: 
 def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int = 1000,
                     crop_size: int | None = None, margin: float | None = None, limit: int | None = None,
                     detector: str = "auto", progress: bool = True, overwrite: bool = False,
-                    **reader_args: Any) -> dict[str, Any]:
+                    teacher: str | None = None, **reader_args: Any) -> dict[str, Any]:
     """Read, crop and write; returns the summary (also in out_dir/summary.json). `crop_size` and
     `margin` default to tfface.data.records' DEFAULT_CROP_SIZE and DEFAULT_MARGIN. A rerun resumes only
-    the same run (tfface.data.manifest); `overwrite` starts over."""
+    the same run (tfface.data.manifest); `overwrite` starts over. `teacher` ("dlib"): every record also
+    gets the teacher's 128-d unit-norm embedding and mask, computed on the photo at the record's face."""
     from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, write_shards
 
     crop_size = DEFAULT_CROP_SIZE if crop_size is None else crop_size
@@ -60,14 +62,26 @@ def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLik
         from tfface.data.detect import FaceLocator
 
         locate = FaceLocator(detector)
+    label = teacher_model(teacher) if teacher else None
     try:
         summary = write_shards(records, out_dir, prefix=fmt, shard_size=shard_size, crop_size=crop_size,
                                margin=margin, total=len(records), progress=progress, locate=locate,
                                extra_summary={"format": fmt, "input": str(root), **extra,
                                               "reader_problems": len(problems), "reader_problem_lines": problems[:1000]},
                                run={"format": fmt, "input": str(Path(root).resolve()), "limit": limit,
-                                    "detector": detector, **reader_args}, overwrite=overwrite)
+                                    "detector": detector, **reader_args,
+                                    **({"teacher": teacher} if teacher else {})},
+                               overwrite=overwrite, teacher=label)
     finally:
         if locate is not None:
             locate.close()
     return summary
+
+
+def teacher_model(name: str):
+    """The labelling-time teacher by name; a one-line TffaceError when unknown or its extra is missing."""
+    if name not in TEACHERS:
+        raise TffaceError(f"unknown teacher {name!r} (known: {', '.join(TEACHERS)})")
+    from tfface.data.teacher import DlibTeacher
+
+    return DlibTeacher()

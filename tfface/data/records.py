@@ -163,22 +163,39 @@ def load_pixels(record: FaceRecord) -> np.ndarray:
 
 
 Locator = Callable[[np.ndarray], np.ndarray]  # RGB photo -> face box; raises NoFaceError
+Teacher = Callable[..., np.ndarray]  # (RGB photo, landmarks=, box=) -> unit-norm embedding (tfface.data.teacher)
+
+
+def stored_crop_box(roi: np.ndarray, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """The square a record stores: the 3DDFA crop box `roi` grown `margin` times about its centre
+    (context for augmentation's rotations and zooms)."""
+    roi = np.asarray(roi, np.float64)
+    side = float(roi[2] - roi[0]) * margin
+    corner = (roi[:2] + roi[2:]) / 2.0 - side / 2.0
+    return np.concatenate([corner, corner + side])
 
 
 def encode_record(record: FaceRecord, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
-                  jpeg_quality: int = 95, locate: Locator | None = None) -> bytes:
+                  jpeg_quality: int = 95, locate: Locator | None = None, teacher: Teacher | None = None) -> bytes:
     """A FaceRecord -> serialized tf.train.Example; TffaceError (DataFileError, NoFaceError) for anything
-    wrong with it. `locate` finds the face box of records that carry no box, landmarks or roi."""
+    wrong with it. `locate` finds the face box of records that carry no box, landmarks or roi; `teacher`
+    labels records that carry no teacher embedding, on the photo (from their landmarks, else their box)."""
     from tfface.data import transforms
 
     record.validate()
     image = load_pixels(record)
     if record.roi is None and record.landmarks is None and record.box is None and locate is not None:
         record = replace(record, box=np.asarray(locate(image), np.float32))
+    if teacher is not None and record.teacher is None:
+        if record.landmarks is None and record.box is None:
+            raise DataFileError(f"{record.key}: the teacher needs the face's landmarks or box, the record has neither")
+        record = replace(record, teacher=np.asarray(teacher(image, landmarks=record.landmarks, box=record.box),
+                                                    np.float32))
+        record.validate()  # a non-finite embedding is this record's error, not a NaN label
     roi = record.crop_box()
-    side = float(roi[2] - roi[0]) * margin
-    corner = (roi[:2] + roi[2:]) / 2.0 - side / 2.0
-    crop = warp_crop(image, np.concatenate([corner, corner + side]), crop_size)  # the one crop rule
+    stored = stored_crop_box(roi, margin)
+    corner, side = stored[:2], float(stored[2] - stored[0])
+    crop = warp_crop(image, stored, crop_size)  # the one crop rule
     s = side / crop_size  # photo pixels per stored-crop pixel
     # Labels live in the stored crop's pixel-index frame (pixel i centred at i), which warp_crop samples:
     # photo x -> (x - corner + 0.5) / s - 0.5.
@@ -225,7 +242,8 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
                  shard_size: int = 1000, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
                  jpeg_quality: int = 95, total: int | None = None, progress: bool = True,
                  locate: Locator | None = None, extra_summary: dict[str, Any] | None = None,
-                 run: dict[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
+                 run: dict[str, Any] | None = None, overwrite: bool = False,
+                 teacher: Teacher | None = None) -> dict[str, Any]:
     """Write records as `<prefix>-NNNNN.tfrecord` shards of `shard_size` INPUT records each; returns the summary.
 
     Resumable: shard i always holds input records [i*shard_size, (i+1)*shard_size) (in the order
@@ -261,7 +279,7 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
         if path.is_file() and sidecar.is_file():  # the sidecar is written (atomically) after the shard
             stats.append({**json.loads(sidecar.read_text()), "resumed": True})
         else:
-            stats.append(_write_one_shard(chunk, path, crop_size, margin, jpeg_quality, bar, locate))
+            stats.append(_write_one_shard(chunk, path, crop_size, margin, jpeg_quality, bar, locate, teacher))
             write_json_atomic(sidecar, stats[-1], indent=None)
         bar.update(len(chunk) if stats[-1].get("resumed") else 0)
         index += 1
@@ -273,14 +291,14 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
 
 
 def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin: float, quality: int,
-                     bar: Any, locate: Locator | None) -> dict[str, Any]:
+                     bar: Any, locate: Locator | None, teacher: Teacher | None = None) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     rejected: list[dict[str, str]] = []
     tmp = path.with_suffix(".tfrecord.tmp")
     with tf.io.TFRecordWriter(str(tmp)) as writer:
         for record in chunk:
             try:
-                writer.write(encode_record(record, crop_size, margin, quality, locate))
+                writer.write(encode_record(record, crop_size, margin, quality, locate, teacher))
             except Exception as e:  # noqa: BLE001 - whatever one record does, it is that record's reason
                 rejected.append({"key": record.key, "reason": str(e) if isinstance(e, TffaceError)
                                  else f"{record.key}: {describe(e)}"})
@@ -288,7 +306,8 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
                 counts["written"] += 1
                 counts[f"split/{record.split}"] += 1
                 counts[f"source/{record.source}"] += 1
-                for name, value in record.masks.items():
+                labelled = {"has_teacher": 1.0} if teacher is not None else {}  # encode_record added it
+                for name, value in {**record.masks, **labelled}.items():
                     counts[f"task/{name[4:]}"] += int(value)
             bar.update(1)
     os.replace(tmp, path)

@@ -53,8 +53,20 @@ class DlibTeacher:
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray | None = None,
                  box: np.ndarray | None = None) -> np.ndarray:
+        return self.embed_chips([self.chip(image, landmarks, box)])[0]
+
+    def chip(self, image: np.ndarray, landmarks: np.ndarray | None = None,
+             box: np.ndarray | None = None) -> np.ndarray:
+        """The (150, 150, 3) uint8 face chip the ResNet reads: dlib's 5-point alignment, padding 0.25."""
         x0, y0, x1, y1 = (int(round(v)) for v in dlib_box(landmarks, box))
         image = np.ascontiguousarray(image[..., :3], np.uint8)
         shape = self._shape(image, self._dlib.rectangle(x0, y0, x1, y1))
-        v = np.asarray(self._net.compute_face_descriptor(image, shape, self.jitters), np.float32)
-        return v / max(float(np.linalg.norm(v)), 1e-12)
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=150, padding=0.25))
+
+    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        """(N, 150, 150, 3) uint8 chips (from `chip`, or blends of them) -> (N, 128) unit-norm embeddings."""
+        if not len(chips):
+            return np.zeros((0, self.dim), np.float32)
+        v = np.asarray(self._net.compute_face_descriptor([np.ascontiguousarray(c, np.uint8) for c in chips],
+                                                         self.jitters), np.float32)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
