@@ -62,6 +62,7 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     _widened_run_starts_where_the_joint_run_ended(script, out)
     assert main(["train", "--config", str(out / "train_joint13.yaml")]) == 0
     _branch_trained_and_3dmm_untouched(out)
+    _morphs_lie_between_their_faces(script, celeba, out)
     _refined_run_starts_where_the_13_block_run_ended(script, out)
     assert main(["train", "--config", str(out / "train_joint13gdc.yaml")]) == 0
     results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False,
@@ -116,8 +117,12 @@ def _refined_run_starts_where_the_13_block_run_ended(script, out) -> None:
     from tfface.training.config import load_config
     from tfface.training.trainer import build_model
 
-    config = load_config(script.refine(out, "joint13", epochs=1))
+    config = load_config(script.refine(out, "joint13", epochs=1, morph_quota=8))
     assert config.model.branch_pooling == "gdc" and config.trainer.output_dir == str(out / "joint13gdc")
+    import yaml
+
+    data = yaml.safe_load((out / "data_joint13gdc.yaml").read_text())  # morphs take the aligned faces' share
+    assert [(s["name"], s["quota"]) for s in data["sources"]] == [("wild", 32), ("aligned", 24), ("morph", 8)]
     assert [p.name for p in config.phases] == ["joint13gdc"]  # a run folder keeps its identity classifier
     refined = build_model(config.model)
     wide = keras.saving.load_model(out / "joint13" / "model.keras", compile=False)
@@ -125,6 +130,23 @@ def _refined_run_starts_where_the_13_block_run_ended(script, out) -> None:
     a, b = wide(x, training=False), refined(x, training=False)
     for key in ("embedding", "attributes", "params", "id_logits"):
         np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), atol=1e-4, rtol=1e-4)
+
+
+def _morphs_lie_between_their_faces(script, celeba, out) -> None:
+    """`morphs`: blends of two training faces, labelled by dlib on the blended chips, become records with
+    the centred teacher label only; to the teacher a blend is nearer each of its two faces than they are
+    to each other."""
+    script.morph_labels(celeba, out, count=12)
+    script.morph_records(out)
+    labels, morphs = script.cached_labels(out), np.load(out / "morphs" / "chunk0000.npz")
+    group, _ = script.data_groups(labels, out)
+    a, b = morphs["pairs"].T
+    assert (a != b).all() and all(group[i].startswith("train") for i in morphs["pairs"].ravel())
+    raw = labels["teacher"]
+    between = np.minimum((morphs["teacher"] * raw[a]).sum(1), (morphs["teacher"] * raw[b]).sum(1))
+    assert between.mean() > (raw[a] * raw[b]).sum(1).mean() + 0.02
+    summary = json.loads((out / "records" / "train_morph" / "summary.json").read_text())
+    assert summary["written"] == 12 and summary["per_task"]["teacher"] == 12 and summary["per_task"]["params"] == 0
 
 
 def _branch_trained_and_3dmm_untouched(out) -> None:

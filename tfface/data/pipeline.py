@@ -40,7 +40,7 @@ class SourceConfig:
     files: list[str]  # shard paths or globs (written by `tfface data convert` / write_shards)
     quota: int  # samples per batch
     name: str = ""  # for messages; defaults to the first pattern
-    task: str = ""  # what this source is for (params | landmarks | attributes | identity); informative
+    task: str = ""  # what this source is for (params | landmarks | attributes | identity | pose | teacher); informative
     identities_per_batch: int = 0  # P x K sampling: quota = P * images_per_identity
     images_per_identity: int = 0  # K (0: plain sampling)
     augment: bool = True
@@ -53,8 +53,8 @@ class SourceConfig:
         if self.images_per_identity and self.quota % self.images_per_identity:
             raise ValueError(f"quota {self.quota} must be a multiple of images_per_identity "
                              f"{self.images_per_identity} (P persons x K images)")
-        if self.task and self.task not in (*LABEL_KEYS, "pose"):
-            raise ValueError(f"task must be one of {list(LABEL_KEYS)}. Received: task={self.task!r}")
+        if self.task and self.task not in (*LABEL_KEYS, "pose", "teacher"):
+            raise ValueError(f"task must be one of {[*LABEL_KEYS, 'pose', 'teacher']}. Received: task={self.task!r}")
         self.name = self.name or (self.files[0] if self.files else "?")
 
 
