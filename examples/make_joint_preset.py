@@ -16,7 +16,10 @@
     python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8   (-> tfface/assets/presets/tfface_mb05_joint)
 
     measured, not shipped: `refine -o runs/joint [--last-stride 1]` (the branch pooled by a global depthwise
-    conv), then tfface train --config runs/joint/train_joint13gdc.yaml
+    conv), then tfface train --config runs/joint/train_joint13gdc.yaml; teacher-labelled morphs:
+    python examples/make_joint_preset.py morphs -o runs/joint --morphs 24000   (a second process: add --reverse)
+    python examples/make_joint_preset.py refine -o runs/joint --from tfface_mb05_joint --name morph16 --pooling avg \
+        --wild-quota 8 --identity-weight 0 --morph-quota 16 --refine-epochs 16   (the control: --name cont8, no morphs)
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
@@ -24,7 +27,8 @@ median crop, no 3DMM label) and dlib's 128-d embedding, labelled in resumable ch
 then records: identity classes for the in-the-wild people, attributes where the attribute file has a
 row, the centred teacher embedding. Every 5th person of the in-the-wild sample (50) is held out with
 all their photos in either folder; 5 % of the rest is the validation set. Batches: 32 in-the-wild +
-32 aligned faces. `widen`: the identity/attribute branch grows from the last 8 blocks to all 13 (only
+32 aligned faces. `morphs`: blends of two training faces (tfface.data.morphs) labelled by dlib on the
+blended chips, records/train_morph (teacher label only), for `refine --morph-quota`. `widen`: the identity/attribute branch grows from the last 8 blocks to all 13 (only
 conv1 stays shared with the 3DMM path), started from the joint run, so identity can use the early blocks
 that the frozen regressor tuned for geometry. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
 with the threshold at FAR 1 %, 1 - cos to the teacher on val photos and on the held-out people, and dlib
