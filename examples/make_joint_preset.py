@@ -283,8 +283,7 @@ def morph_labels(celeba: Path, out: Path, count: int = 32000, reverse: bool = Fa
 
 def morph_records(out: Path) -> None:
     """records/train_morph: every labelled morph as a record with the (centred) teacher label only."""
-    from tfface.data.morphs import stored_roi
-    from tfface.data.records import FaceRecord, write_shards
+    from tfface.data.records import FaceRecord, stored_roi, write_shards
 
     t = cached_labels(out)
     _, held_out = data_groups(t, out)
@@ -292,10 +291,11 @@ def morph_records(out: Path) -> None:
     records = []
     for f in sorted((out / "morphs").glob("chunk*.npz")):
         m = np.load(f)
+        teacher = centred(m["teacher"], mean)
         for k, ((a, b), w) in enumerate(zip(m["pairs"], m["weights"])):
             jpeg = m["jpeg"][m["offsets"][k]:m["offsets"][k + 1]].tobytes()
             records.append(FaceRecord(image=jpeg, source="morph", key=f"morph/{a}+{b}@{w:.3f}", roi=stored_roi(),
-                                      teacher=centred(m["teacher"][k:k + 1], mean)[0]))
+                                      teacher=teacher[k]))
     summary = write_shards(records, out / "records" / "train_morph", prefix="train_morph", shard_size=2048)
     print("train_morph", summary["written"], "records")
 

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tfface.data.morphs import blend, morph_pairs, stored_roi
-from tfface.data.records import FaceRecord, encode_record, parse_example
+from tfface.data.morphs import blend, morph_pairs
+from tfface.data.records import FaceRecord, encode_record, parse_example, stored_roi
 from tfface.io.images import read_image
 from conftest import shared_path
 

@@ -57,12 +57,12 @@ def convert_dataset(fmt: str, root: str | os.PathLike, out_dir: str | os.PathLik
     problems: list[str] = []
     records, extra = read_dataset(fmt, root, problems, **reader_args)
     records = records[:limit] if limit else records
+    label = teacher_model(teacher) if teacher else None  # before the locator: a missing extra leaks nothing
     locate = None
     if fmt in NEEDS_DETECTOR:
         from tfface.data.detect import FaceLocator
 
         locate = FaceLocator(detector)
-    label = teacher_model(teacher) if teacher else None
     try:
         summary = write_shards(records, out_dir, prefix=fmt, shard_size=shard_size, crop_size=crop_size,
                                margin=margin, total=len(records), progress=progress, locate=locate,

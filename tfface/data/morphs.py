@@ -8,14 +8,12 @@ mixup views labelled by the teacher were what let students generalise from small
 
 Each side gets its own blend of the same two faces with the same weight: the student's stored crops
 (tfface.data.records' frame, the one crop rule) and the teacher's aligned chips (tfface.data.teacher).
-The blend is stored as a record with the teacher label only, its roi placed as `encode_record` expects.
+The blend is stored as a record with the teacher label only, its roi `tfface.data.records.stored_roi`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from tfface.data.records import DEFAULT_CROP_SIZE, DEFAULT_MARGIN
 
 
 def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
@@ -37,9 +35,3 @@ def morph_pairs(candidates: np.ndarray, count: int, seed: int = 0, low: float = 
     second = (first + rng.integers(1, len(candidates), count)) % len(candidates)  # never the same face
     return np.stack([candidates[first], candidates[second]], axis=1), rng.uniform(low, high, count)
 
-
-def stored_roi(crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """The roi, in a stored crop's own pixels, that `encode_record` grows back into that very crop."""
-    side = crop_size / margin
-    corner = (crop_size - side) / 2.0
-    return np.array([corner, corner, corner + side, corner + side], np.float32)

@@ -30,7 +30,6 @@ from tfface.data.records import MASK_KEYS, parse_example
 from tfface.errors import TffaceError
 
 AUTOTUNE = tf.data.AUTOTUNE
-LABEL_KEYS = ("params", "landmarks", "attributes", "identity")
 
 
 @dataclass
@@ -53,8 +52,8 @@ class SourceConfig:
         if self.images_per_identity and self.quota % self.images_per_identity:
             raise ValueError(f"quota {self.quota} must be a multiple of images_per_identity "
                              f"{self.images_per_identity} (P persons x K images)")
-        if self.task and self.task not in (*LABEL_KEYS, "pose", "teacher"):
-            raise ValueError(f"task must be one of {[*LABEL_KEYS, 'pose', 'teacher']}. Received: task={self.task!r}")
+        if self.task and self.task not in MASK_KEYS:  # the tasks records carry a mask for
+            raise ValueError(f"task must be one of {list(MASK_KEYS)}. Received: task={self.task!r}")
         self.name = self.name or (self.files[0] if self.files else "?")
 
 

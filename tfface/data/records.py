@@ -175,6 +175,14 @@ def stored_crop_box(roi: np.ndarray, margin: float = DEFAULT_MARGIN) -> np.ndarr
     return np.concatenate([corner, corner + side])
 
 
+def stored_roi(crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """`stored_crop_box` inverted: the roi, in a stored crop's own pixels, that grows back into that very
+    crop (a record made from an image already in the stored frame, such as a morph)."""
+    side = crop_size / margin
+    corner = (crop_size - side) / 2.0
+    return np.array([corner, corner, corner + side, corner + side], np.float32)
+
+
 def encode_record(record: FaceRecord, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
                   jpeg_quality: int = 95, locate: Locator | None = None, teacher: Teacher | None = None) -> bytes:
     """A FaceRecord -> serialized tf.train.Example; TffaceError (DataFileError, NoFaceError) for anything
