@@ -12,8 +12,9 @@
         --wild-quota 8 --identity-weight 0 --refine-epochs 20
     tfface train --config runs/joint/train_joint13gen8.yaml
     python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint \
-        --experiments joint13gen joint13gen8
-    python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8   (-> tfface/assets/presets/tfface_mb05_joint)
+        --experiments joint13gen joint13gen8 --mirror joint13gen8
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8 --mirror
+        (-> tfface/assets/presets/tfface_mb05_joint, its branch reading the crop and its mirror image)
 
     measured, not shipped: `refine -o runs/joint [--last-stride 1]` (the branch pooled by a global depthwise
     conv), then tfface train --config runs/joint/train_joint13gdc.yaml; teacher-labelled morphs:
@@ -33,8 +34,9 @@ blended chips, records/train_morph (teacher label only), for `refine --morph-quo
 conv1 stays shared with the 3DMM path), started from the joint run, so identity can use the early blocks
 that the frozen regressor tuned for geometry. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
 with the threshold at FAR 1 %, 1 - cos to the teacher on val photos and on the held-out people, and dlib
-on the same pairs; `--experiments` adds a row per other run folder. `ship`: the preset with those
-thresholds and its packaged model.tflite.
+on the same pairs; `--experiments` adds a row per other run folder, `--mirror` one per run scored with its
+branch mirror-averaged (tfface.models.mirror). `ship`: the preset with those thresholds and its packaged
+model.tflite (`--mirror`: mirror-averaged, as scored).
 """
 
 from __future__ import annotations
@@ -452,18 +454,21 @@ def copy_matching_weights(source, target) -> int:
     return copied
 
 
-def load_run(run: Path, name: str, weights: str | None = None):
+def load_run(run: Path, name: str, weights: str | None = None, mirror: bool = False):
     """A trained run's model.keras as a Preset (the teacher's preprocessor, param stats and 68-point
-    model); `weights`: a phase's weights file in the run instead of the final ones."""
+    model); `weights`: a phase's weights file in the run instead of the final ones; `mirror`: its
+    branch mirror-averaged (tfface.models.mirror), as the shipped preset runs."""
     import keras
 
     import tfface.models.face_model  # noqa: F401  (registers FaceModel)
-    from tfface.models.presets import DEFAULT_PRESET, Preset, load_preset
+    from tfface.models.presets import DEFAULT_PRESET, Preset, inference_copy, load_preset
 
     teacher = load_preset(DEFAULT_PRESET)
     model = keras.saving.load_model(run / "model.keras", compile=False)
     if weights:
         model.load_weights(run / weights)
+    if mirror:
+        model = inference_copy(model, mirror_average=True)
     return Preset(name, model, teacher.preprocessor, teacher.param_stats, teacher.shape_model, teacher.config)
 
 
@@ -535,16 +540,25 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
     return result
 
 
+def row_name(run: str, mirror: bool = False) -> str:
+    """A run folder's row in report.json."""
+    return RUNS.get(run, f"{run} (experiment)") + (MIRROR_ROW if mirror else "")
+
+
+MIRROR_ROW = ", mirror-averaged branch"
+
+
 def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True,
-           experiments: list[str] = ()) -> dict:
+           experiments: list[str] = (), mirror: list[str] = ()) -> dict:
     """Every run (and, with `baselines`, the presets) on the held-out people; `experiments`: more run
-    folders under OUT (e.g. a continuation not shipped), a row each, so every figure quoted comes from here."""
+    folders under OUT (e.g. a continuation not shipped), a row each, so every figure quoted comes from here;
+    `mirror`: runs (of either) to score again with their branch mirror-averaged, a row each."""
     from tfface.evaluation.verification import embedding_verification
     from tfface.io.outputs import write_json_atomic
     from tfface.runtimes import KerasRunner
 
     sets = eval_sets(celeba, out)
-    runs = {RUNS[run]: (out / run, None) for run in RUNS}
+    runs = {row_name(run): (out / run, None) for run in RUNS}
     if baselines:
         runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
                 **runs, "joint, shared backbone trained end to end": (out / "joint_shared", None),
@@ -552,12 +566,16 @@ def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, b
     for name in experiments:
         if not (out / name / "model.keras").is_file():
             raise SystemExit(f"{out / name}: no model.keras (an experiment to report is a trained run folder)")
-        runs[f"{name} (experiment)"] = (out / name, None)
+        runs[f"{name} (experiment)"] = (out / name, None)  # a second row even for a run of RUNS
+    for name in mirror:
+        if not (out / name / "model.keras").is_file():
+            raise SystemExit(f"{out / name}: no model.keras (a run to mirror-average is a trained run folder)")
+        runs[row_name(name, mirror=True)] = (out / name, None, True)
     results = {}
     for name, spec in runs.items():
         if not isinstance(spec, str) and not (spec[0] / "model.keras").is_file():
             continue
-        preset = spec if isinstance(spec, str) else load_run(spec[0], name, spec[1])
+        preset = spec if isinstance(spec, str) else load_run(spec[0], name, spec[1], mirror=len(spec) > 2)
         results[name] = evaluate_run(KerasRunner(preset), sets, aflw, aflw_limit)
         print(name, json.dumps(results[name]["aflw2000"]["nme_2d"]))
     teacher = {"verification": embedding_verification(sets["test"]["teacher"], sets["test"]["identity"])}
@@ -593,24 +611,26 @@ def report_markdown(results: dict, sets: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(out: Path, target: Path, run: str = "joint13") -> None:
+def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False) -> None:
     """A joint run (`run`: its folder under OUT) as the shipped preset, with the verification threshold at
-    FAR 1 % on the held-out pairs and the attribute thresholds chosen on val."""
+    FAR 1 % on the held-out pairs and the attribute thresholds chosen on val; `mirror`: its branch
+    mirror-averaged (scored by `report --mirror RUN`)."""
     from tfface.models.packaging import package_preset
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
-    row = RUNS.get(run, f"{run} (experiment)")
+    row = row_name(run, mirror)
     if row not in results:
-        raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report'"
-                         + ("" if run in RUNS else f" --experiments {run}"))
+        how = f" --mirror {run}" if mirror else "" if run in RUNS else f" --experiments {run}"
+        raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report{how}'")
     joint = results[row]
     teacher = load_preset(DEFAULT_PRESET)
-    model = load_run(out / run, run).model
+    model = load_run(out / run, run, mirror=mirror).model
     extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
                             "identity embedding distilled from dlib's ResNet, fine-tuned from tfface_mb05_3ddfa "
                             f"on the CelebA sample; identity and attributes read their own copy of the last "
-                            f"{model.branch_blocks} backbone blocks",
+                            f"{model.branch_blocks} backbone blocks"
+                            + (", on the crop and its mirror image, averaged" if mirror else ""),
              "licence": "weights trained on CelebA photos: non-commercial research use only (see README)",
              "verification_threshold": round(float(joint["verification"]["threshold_at_far"]), 4),
              "verification_far": joint["verification"]["far"],
@@ -643,6 +663,9 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="refine: the run's folder (default joint13gdc / joint13gdc8)")
     parser.add_argument("--experiments", nargs="*", default=[],
                         help="report: more run folders under OUTPUT to evaluate, a row each (named by folder)")
+    parser.add_argument("--mirror", nargs="*", default=None,
+                        help="report: run folders to score again with a mirror-averaged branch; ship: ship "
+                             "the run that way (no values)")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
     parser.add_argument("--labels", choices=["teacher", "fitted"], default="teacher",
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
@@ -672,9 +695,9 @@ def main() -> None:
                       args.wild_quota, args.identity_weight, args.name, args.morph_quota)
         print(f"wrote {path}")
     elif args.stage == "report":
-        report(args.celeba, args.output, args.aflw, experiments=args.experiments)
+        report(args.celeba, args.output, args.aflw, experiments=args.experiments, mirror=args.mirror or [])
     else:
-        ship(args.output, args.target, args.run)
+        ship(args.output, args.target, args.run, mirror=args.mirror is not None)
 
 
 if __name__ == "__main__":

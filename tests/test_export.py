@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -194,6 +195,35 @@ def test_multi_head_model_gets_head_signatures(tmp_path):
     face = verifier.reconstructor(read_image(SAMPLE_IMAGE))[0]
     assert len(face.attributes) == 40 and 0 <= min(face.attributes.values()) and face.embedding.shape == (8,)
     verifier.reconstructor.close()
+
+
+@pytest.mark.slow
+def test_mirror_averaged_branch_exports_with_parity(tmp_path):
+    """A FaceModel whose branch also reads the mirror image (as the shipped joint preset does): the flip
+    and the two stacked views stay inside every exported graph, so TFLite and ONNX give Keras' outputs,
+    and a mirrored crop gives the same embedding and attributes in each of them."""
+    from tfface.export import export_preset
+    from tfface.models.backbones import MobileNetV1Backbone
+    from tfface.models.face_model import FaceModel
+    from tfface.models.preprocessor import FacePreprocessor
+    from tfface.models.presets import Preset
+    from tfface.runtimes import KerasRunner, load_runner
+
+    base = default_preset()
+    keras.utils.set_random_seed(0)
+    model = FaceModel(MobileNetV1Backbone(0.25, 64), branch_blocks=3, id_latent_dim=8, mirror_average=True)
+    preset = Preset("tiny_mirror", model, FacePreprocessor(image_size=64, channel_order="rgb"),
+                    base.param_stats, base.shape_model, {"morphable_model": "bfm_3ddfa_68"})
+    crops = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    result = export_preset(preset, tmp_path / "mirror", formats=("tflite_fp32", "onnx"))
+    ref = KerasRunner(preset)(crops)
+    for fmt, path in result.files.items():
+        runner = load_runner(path)
+        out, flipped = runner(crops), runner(crops[:, :, ::-1].copy())
+        for key in ("attributes", "embedding"):
+            np.testing.assert_allclose(out[key], ref[key], atol=1e-5, err_msg=f"{fmt} {key}")
+            np.testing.assert_allclose(flipped[key], out[key], atol=1e-5, err_msg=f"{fmt} {key} mirrored")
+        np.testing.assert_allclose((out["params"] - ref["params"]) / preset.param_stats.std, 0, atol=1e-4)
 
 
 def test_existing_output_folder_is_refused(tmp_path):

@@ -274,3 +274,11 @@ def test_shipped_joint_preset_on_the_sample_photo(reconstructor, halves, capsys)
     assert float(faces[0].embedding @ faces[1].embedding) < threshold
     rc, out, _ = _cli(capsys, "verify", *halves)
     assert rc == 0 and json.loads(out)["same"] is False
+
+
+def test_edit_refuses_a_model_whose_attributes_read_their_own_branch(capsys, tmp_path):
+    """The shipped joint preset's attributes and identity read their own copy of the backbone, apart
+    from the 3DMM path: moving their features cannot reach the 3D face, so `edit` says so in one line."""
+    rc, out, err = _cli(capsys, "edit", SAMPLE_IMAGE, "--attribute", "Smiling", "--amount", "2", "-o", tmp_path)
+    assert rc == 2 and "'tfface_mb05_joint'" in err and "read their own branch (13 blocks)" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not any(tmp_path.iterdir())

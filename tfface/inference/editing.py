@@ -31,11 +31,15 @@ from tfface.render.rasterize import rasterize, vertex_normals
 HEADS = ("params", "attributes", "shape_id", "shape_res")  # what an edit decodes from the features
 
 
-def split_at_features(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+def split_at_features(model: keras.Model, name: str | None = None) -> tuple[keras.Model, keras.Model]:
     """(crops -> shared features f, f -> HEADS): the two halves of a FaceModel, sharing its layers.
 
     f is the tensor the attribute head reads (the backbone's output, after dropout when configured).
     """
+    if getattr(model, "branch_blocks", 0):
+        raise TffaceError(f"'{name or model.name}': attribute editing moves the features the attribute and 3DMM "
+                          f"heads share, but this model's attributes read their own branch ({model.branch_blocks} "
+                          "blocks), so no attribute move reaches the 3D face; use a model trained with branch_blocks: 0")
     shared = model.get_layer("fc_attributes").input
     features = keras.Model(model.input, shared, name="shared_features")
     heads = keras.Model(shared, {k: model.output[k] for k in HEADS}, name="heads_from_features")
@@ -98,7 +102,7 @@ class AttributeEditor:
         if self.preset is None:  # editing moves the network's inner features: a Keras model is needed
             raise TffaceError(f"{preset}: attribute editing needs a Keras preset, not an exported file")
         self.preset.require("attributes", "attribute editing")
-        self.features, self.heads = split_at_features(self.preset.model)
+        self.features, self.heads = split_at_features(self.preset.model, self.preset.name)
         self.kernel = self.preset.model.get_layer("fc_attributes").get_weights()[0]
         self.attribute_names = tuple(self.reconstructor.attribute_names)
 

@@ -26,6 +26,7 @@ from keras import layers
 from tfface.losses.joint import TASKS, JointLoss
 from tfface.losses.masked import replica_sum
 from tfface.models.heads import CosineClassifier
+from tfface.models.mirror import MirrorImages, ViewMean
 from tfface.morphable.model import MorphableModel
 from tfface.morphable.params import CAMERA_DIM, ID_DIM, PARAM_DIM, ParamStats
 
@@ -65,7 +66,7 @@ class FaceModel(keras.Model):
                  num_ids: int = 0, id_head: str = "arcface", param_branches: bool = False,
                  dropout: float = 0.0, shape_scale: float = DDFA_SHAPE_SCALE,
                  sync_batch_norm: bool = False, freeze_batch_norm: bool = False, branch_pooling: str = "avg",
-                 branch_last_stride: int = 2, **kwargs: Any) -> None:
+                 branch_last_stride: int = 2, mirror_average: bool = False, **kwargs: Any) -> None:
         _check_args(num_params, num_attributes, id_latent_dim, res_latent_dim, num_landmarks, num_ids,
                     id_head, dropout, shape_scale)
         if branch_pooling not in BRANCH_POOLINGS:
@@ -75,7 +76,7 @@ class FaceModel(keras.Model):
         f32 = {"dtype": "float32"}  # heads and outputs stay float32 under mixed precision
         # === Functional graph ===
         inputs = keras.Input(backbone.input_shape[1:], name="images")
-        x, branch = _features(backbone, inputs, branch_blocks, branch_pooling, branch_last_stride)
+        x, branch = _features(backbone, inputs, branch_blocks, branch_pooling, branch_last_stride, mirror_average)
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout")(x)
             branch = layers.Dropout(dropout, name="branch_dropout")(branch) if branch_blocks else x
@@ -110,6 +111,7 @@ class FaceModel(keras.Model):
         self.param_branches, self.dropout, self.shape_scale = param_branches, dropout, shape_scale
         self.sync_batch_norm, self.freeze_batch_norm = sync_batch_norm, freeze_batch_norm
         self.branch_pooling, self.branch_last_stride = branch_pooling, branch_last_stride
+        self.mirror_average = mirror_average
         self.joint_loss: JointLoss | None = None
         self._batch_norms = [la for la in [*backbone._flatten_layers(include_self=False), *self.layers]
                              if isinstance(la, layers.BatchNormalization)]
@@ -136,7 +138,8 @@ class FaceModel(keras.Model):
                 "param_branches": self.param_branches, "dropout": self.dropout,
                 "shape_scale": self.shape_scale, "sync_batch_norm": self.sync_batch_norm,
                 "freeze_batch_norm": self.freeze_batch_norm, "branch_pooling": self.branch_pooling,
-                "branch_last_stride": self.branch_last_stride, "name": self.name, "trainable": self.trainable}
+                "branch_last_stride": self.branch_last_stride, "mirror_average": self.mirror_average,
+                "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "FaceModel":
@@ -315,14 +318,16 @@ def _update_masked(metric: keras.metrics.Mean, values: tf.Tensor, mask: tf.Tenso
 
 
 def _features(backbone: keras.Model, inputs: Any, branch_blocks: int, pooling: str = "avg",
-              last_stride: int = 2) -> tuple[Any, Any]:
+              last_stride: int = 2, mirror: bool = False) -> tuple[Any, Any]:
     """(backbone features, identity/attribute features). With `branch_blocks` = k, the last k blocks
     are duplicated as a branch (layers `branch_*`) fed by the backbone's feature map before them, so
     identity and attributes can train without moving what the 3DMM head sees. `last_stride` 1: the
-    branch's last stride-2 block keeps its input's resolution (an 8x8 final map at 120 px, not 4x4)."""
-    if (pooling != "avg" or last_stride != 2) and not branch_blocks:
-        raise ValueError(f"branch_pooling={pooling!r} and branch_last_stride={last_stride} need an "
-                         "identity/attribute branch (branch_blocks > 0)")
+    branch's last stride-2 block keeps its input's resolution (an 8x8 final map at 120 px, not 4x4).
+    `mirror`: the branch also reads the mirrored crop (its own early blocks' features of it, stacked
+    on the batch axis) and its pooled features are the mean of both views (tfface.models.mirror)."""
+    if (pooling != "avg" or last_stride != 2 or mirror) and not branch_blocks:
+        raise ValueError(f"branch_pooling={pooling!r}, branch_last_stride={last_stride} and mirror_average="
+                         f"{mirror} need an identity/attribute branch (branch_blocks > 0)")
     if not branch_blocks:
         x = backbone(inputs)
         return x, x
@@ -335,16 +340,25 @@ def _features(backbone: keras.Model, inputs: Any, branch_blocks: int, pooling: s
     trunk = keras.Model(backbone.inputs, [backbone.get_layer(f"{names[0]}_pad").input, backbone.output],
                         name="backbone_trunk")
     early, x = trunk(inputs)
+    if mirror:
+        stem = keras.Model(backbone.inputs, trunk.outputs[0], name="backbone_stem")  # shares the trunk's layers
+        mirrored = stem(MirrorImages(name="mirrored_images")(inputs))
+        early = layers.Concatenate(axis=0, name=f"{BRANCH_PREFIX}views")([early, mirrored])
     last = [name for name, stride in zip(block_names(), block_strides()) if stride == 2][-1]
     branch = add_blocks(early, names, backbone.width_multiplier, prefix=BRANCH_PREFIX,
                         strides={last: last_stride} if last in names else None)
+    pooled = _pool(branch, pooling)
+    return x, ViewMean(name=f"{BRANCH_PREFIX}view_mean")(pooled) if mirror else pooled
+
+
+def _pool(branch: Any, pooling: str) -> Any:
     if pooling == "avg":
-        return x, layers.GlobalAveragePooling2D(name=f"{BRANCH_PREFIX}avgpool")(branch)
+        return layers.GlobalAveragePooling2D(name=f"{BRANCH_PREFIX}avgpool")(branch)
     height, width, channels = branch.shape[1:]
     # starts as the average (every weight 1/(h*w)), so a model widened from an "avg" run starts where it ended
     gdc = layers.DepthwiseConv2D((height, width), use_bias=False, name=f"{BRANCH_PREFIX}gdc",
                                  depthwise_initializer=keras.initializers.Constant(1.0 / (height * width)))(branch)
-    return x, layers.Reshape((channels,), name=f"{BRANCH_PREFIX}gdc_flat")(gdc)
+    return layers.Reshape((channels,), name=f"{BRANCH_PREFIX}gdc_flat")(gdc)
 
 
 def _decoder(latent: Any, part: str, num_landmarks: int, shape_scale: float) -> Any:

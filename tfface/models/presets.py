@@ -127,16 +127,26 @@ def load_preset(preset: str | os.PathLike = DEFAULT_PRESET) -> Preset:
     )
 
 
-def inference_copy(model: keras.Model) -> keras.Model:
+def inference_copy(model: keras.Model, **changes: Any) -> keras.Model:
     """The model as a preset ships it: a FaceModel loses its identity classifier (num_ids=0; a
     training-only head whose size grows with the number of training identities), same weights
-    otherwise. Other models are returned as they are."""
-    if type(model).__name__ != "FaceModel" or model.num_ids == 0:
+    otherwise; `changes`: other config values that add no weights (e.g. mirror_average=True).
+    Other models are returned as they are."""
+    if type(model).__name__ != "FaceModel":
         return model
-    copy = type(model).from_config({**model.get_config(), "num_ids": 0})
+    config = {**model.get_config(), "num_ids": 0, **changes}
+    if config == model.get_config():
+        return model
+    copy = type(model).from_config(config)
+    source = {layer.name: layer for layer in model.layers}
+    copied: set[int] = set()
     for layer in copy.layers:
-        if layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
+        if layer.weights and layer.name in source:
+            layer.set_weights(source[layer.name].get_weights())
+            copied |= {id(v) for v in layer.weights}
+    missed = [v.path for v in copy.weights if id(v) not in copied]  # e.g. a view sharing the trunk's layers
+    if missed:
+        raise ValueError(f"inference_copy: no weights in {model.name} for {missed[:3]}")
     return copy
 
 
