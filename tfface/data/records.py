@@ -306,7 +306,8 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
     with tf.io.TFRecordWriter(str(tmp)) as writer:
         for record in chunk:
             try:
-                writer.write(encode_record(record, crop_size, margin, quality, locate, teacher))
+                data = encode_record(record, crop_size, margin, quality, locate, teacher)
+                writer.write(data)
             except Exception as e:  # noqa: BLE001 - whatever one record does, it is that record's reason
                 rejected.append({"key": record.key, "reason": str(e) if isinstance(e, TffaceError)
                                  else f"{record.key}: {describe(e)}"})
@@ -314,12 +315,17 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
                 counts["written"] += 1
                 counts[f"split/{record.split}"] += 1
                 counts[f"source/{record.source}"] += 1
-                labelled = {"has_teacher": 1.0} if teacher is not None else {}  # encode_record added it
-                for name, value in {**record.masks, **labelled}.items():
-                    counts[f"task/{name[4:]}"] += int(value)
+                for task, value in written_masks(data).items():  # what was written, teacher labels included
+                    counts[f"task/{task}"] += int(value)
             bar.update(1)
     os.replace(tmp, path)
     return {"file": path.name, "input": len(chunk), "counts": dict(counts), "rejected": rejected}
+
+
+def written_masks(data: bytes) -> dict[str, float]:
+    """{task: 0/1} of a serialised record, read back from its mask features."""
+    feature = tf.train.Example.FromString(data).features.feature
+    return {task: feature[key].float_list.value[0] for task, key in MASK_KEYS.items() if key in feature}
 
 
 def _merge_stats(stats: list[dict[str, Any]], out: Path, prefix: str, crop_size: int, margin: float) -> dict[str, Any]:

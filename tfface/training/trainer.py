@@ -75,12 +75,17 @@ def _load_weights(model: FaceModel, path: str | None) -> FaceModel:
     if path:
         if not Path(path).is_file():
             raise TffaceError(f"model.init_weights: {path}: no such file")
-        try:
-            model.load_weights(path)
-        except ValueError as e:  # another architecture, or a shipped preset without its training classifier
-            first = str(e).strip().splitlines()
-            detail = next((line for line in first if "expected" in line.lower()), first[0] if first else "")
-            raise TffaceError(f"model.init_weights: {path} does not fit this model.* config ({detail.strip()[:200]})") from None
+        with warnings.catch_warnings(record=True) as caught:  # Keras warns on its way to the mismatch error
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(path)
+            except ValueError as e:  # another architecture, or a shipped preset without its training classifier
+                first = str(e).strip().splitlines()
+                detail = next((line for line in first if "expected" in line.lower()), first[0] if first else "")
+                raise TffaceError(f"model.init_weights: {path} does not fit this model.* config "
+                                  f"({detail.strip()[:200]})") from None
+        for w in caught:  # a load that worked keeps its warnings
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
 
 
