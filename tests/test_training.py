@@ -147,7 +147,19 @@ DISTRIBUTED = textwrap.dedent("""
     # clipnorm 0.05 clips most variables' gradients: the summed gradient must be clipped, not each half.
     _, _, _, d_one = run(tf.distribute.get_strategy(), start, clipnorm=0.05)
     _, _, _, d_two = run(mirrored, start, clipnorm=0.05)
-    print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "one": one, "two": two,
+    # The clip itself, on two replicas' gradient halves (3, 0) and (0, 4): their sum (3, 4) clipped to norm 1
+    # is (0.6, 0.8), each replica's share half of it; under loss scaling (x8) the same, in scaled units.
+    from tfface.models.face_model import _clip_across_replicas
+    def share(optimizer, scale):
+        def fn():
+            first = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group == 0, tf.float32)
+            g = (first * tf.constant([3.0, 0.0]) + (1 - first) * tf.constant([0.0, 4.0])) * scale
+            return _clip_across_replicas([g], optimizer)[0]
+        return [v.numpy().tolist() for v in mirrored.experimental_local_results(mirrored.run(fn))]
+    shares = {"plain": share(keras.optimizers.SGD(0.1, clipnorm=1.0), 1.0),
+              "loss_scaled": share(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1, clipnorm=1.0),
+                                                                       initial_scale=8.0), 8.0)}
+    print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "one": one, "two": two, "shares": shares,
                       "update_rel_diff": rel, "moved": max(moved),
                       "largest_step": max(float(np.abs(d).max()) for d in d_one),
                       "step_diff": max(float(np.abs(a - b).max()) for a, b in zip(d_one, d_two))}))
@@ -170,6 +182,10 @@ def test_mirrored_strategy_on_two_devices_matches_one_device():
     # 3e-4 apart), the summed gradient clipped once agrees within float32 rounding of the weights (~1e-6).
     assert 5e-5 < result["largest_step"] <= 5e-4 * (1 + 1e-3)
     assert result["step_diff"] < 5e-6, result["step_diff"]
+    # mixed_float16 wraps the optimizer in a LossScaleOptimizer: the clip reads the wrapped optimizer's
+    # clipnorm and works on unscaled gradients (it used to leave them to each replica's own clip)
+    np.testing.assert_allclose(result["shares"]["plain"], [[0.3, 0.4]] * 2, atol=1e-6)
+    np.testing.assert_allclose(result["shares"]["loss_scaled"], [[2.4, 3.2]] * 2, atol=1e-5)
 
 
 def tiny_config(tmp_path, epochs: int = 3):

@@ -286,18 +286,23 @@ class FaceModel(keras.Model):
 def _clip_across_replicas(grads: list[tf.Tensor], optimizer: keras.optimizers.Optimizer) -> list[tf.Tensor]:
     """Keras clips each replica's gradient (clipnorm / global_clipnorm) before the replicas are summed,
     so N replicas would clip N partial gradients, not the one a single device sees. Clip the summed
-    gradient here and hand each replica 1/N of it: the optimizer's own clip, at <= clip/N, is a no-op."""
+    gradient here and hand each replica 1/N of it: the optimizer's own clip, at <= clip/N, is a no-op.
+    Under mixed_float16 the optimizer is a LossScaleOptimizer: the clip is its inner optimizer's, and the
+    gradients are of the scaled loss, so they are clipped unscaled and handed back scaled."""
     ctx = tf.distribute.get_replica_context()
     n = ctx.num_replicas_in_sync if ctx is not None else 1
-    norm, global_norm = getattr(optimizer, "clipnorm", None), getattr(optimizer, "global_clipnorm", None)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # mixed_float16: the wrapped one clips
+    norm, global_norm = getattr(inner, "clipnorm", None), getattr(inner, "global_clipnorm", None)
     if n == 1 or not (norm or global_norm):
         return grads
-    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    # gradients of the scaled loss (loss scaling): clip them in the units the optimizer clips in
+    scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    summed = [g / scale for g in ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)]
     if global_norm:
         summed, _ = tf.clip_by_global_norm(summed, global_norm)
     if norm:
         summed = [tf.clip_by_norm(g, norm) for g in summed]
-    return [g / n for g in summed]
+    return [g * scale / n for g in summed]
 
 
 def _reducible(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
