@@ -611,10 +611,27 @@ def report_markdown(results: dict, sets: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False) -> None:
+def shape_directions(preset, sets: dict) -> list[list[float]]:
+    """`tfface edit`'s attribute -> 3DMM directions (tfface.inference.editing.fit_shape_directions), fitted
+    on the model's own outputs for the training people's photos of the report's sets (no held-out person)."""
+    from tfface.inference.editing import fit_shape_directions
+    from tfface.runtimes import KerasRunner
+
+    runner = KerasRunner(preset)
+    crops = np.concatenate([sets[name]["crops"] for name in ("train_wild", "val") if name in sets])
+    raw = [runner.raw(crops[i:i + 64]) for i in range(0, len(crops), 64)]
+    directions = fit_shape_directions(np.concatenate([r["attributes"] for r in raw]),
+                                      np.concatenate([r["params"] for r in raw]))
+    return [[round(float(v), 6) for v in row] for row in directions]
+
+
+def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False,
+         celeba: Path = Path("../shared/data/celeba")) -> None:
     """A joint run (`run`: its folder under OUT) as the shipped preset, with the verification threshold at
-    FAR 1 % on the held-out pairs and the attribute thresholds chosen on val; `mirror`: its branch
-    mirror-averaged (scored by `report --mirror RUN`)."""
+    FAR 1 % on the held-out pairs, the attribute thresholds chosen on val and the attribute -> 3DMM
+    directions `tfface edit` moves its 3D face by; `mirror`: its branch mirror-averaged (scored by
+    `report --mirror RUN`)."""
+    from tfface.inference.editing import SHAPE_DIRECTIONS
     from tfface.models.packaging import package_preset
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
@@ -625,7 +642,8 @@ def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False) ->
         raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report{how}'")
     joint = results[row]
     teacher = load_preset(DEFAULT_PRESET)
-    model = load_run(out / run, run, mirror=mirror).model
+    preset = load_run(out / run, run, mirror=mirror)
+    model = preset.model
     extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
                             "identity embedding distilled from dlib's ResNet, fine-tuned from tfface_mb05_3ddfa "
                             f"on the CelebA sample; identity and attributes read their own copy of the last "
@@ -636,7 +654,8 @@ def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False) ->
              "verification_far": joint["verification"]["far"],
              "attribute_thresholds": joint["attribute_thresholds"],
              "held_out_report": {k: v for k, v in joint.items() if k not in ("aflw2000", "attribute_thresholds")},
-             "aflw2000_nme_2d": joint["aflw2000"]["nme_2d"]}
+             "aflw2000_nme_2d": joint["aflw2000"]["nme_2d"],
+             SHAPE_DIRECTIONS: shape_directions(preset, eval_sets(celeba, out))}
     save_preset(model, target, teacher.param_stats, teacher.preprocessor, extra=extra)
     parity = package_preset(target)  # the model.tflite inference runs, checked against the Keras weights
     print(f"packaged {target / 'model.tflite'}: {parity}")
@@ -697,7 +716,7 @@ def main() -> None:
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw, experiments=args.experiments, mirror=args.mirror or [])
     else:
-        ship(args.output, args.target, args.run, mirror=args.mirror is not None)
+        ship(args.output, args.target, args.run, mirror=args.mirror is not None, celeba=args.celeba)
 
 
 if __name__ == "__main__":

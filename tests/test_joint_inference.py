@@ -276,9 +276,48 @@ def test_shipped_joint_preset_on_the_sample_photo(reconstructor, halves, capsys)
     assert rc == 0 and json.loads(out)["same"] is False
 
 
-def test_edit_refuses_a_model_whose_attributes_read_their_own_branch(capsys, tmp_path):
-    """The shipped joint preset's attributes and identity read their own copy of the backbone, apart
-    from the 3DMM path: moving their features cannot reach the 3D face, so `edit` says so in one line."""
-    rc, out, err = _cli(capsys, "edit", SAMPLE_IMAGE, "--attribute", "Smiling", "--amount", "2", "-o", tmp_path)
-    assert rc == 2 and "'tfface_mb05_joint'" in err and "read their own branch (13 blocks)" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not any(tmp_path.iterdir())
+def test_fit_shape_directions_recovers_a_known_linear_effect():
+    from tfface.inference.editing import fit_shape_directions
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(5, 50)).astype(np.float32)
+    logits = rng.normal(size=(400, 5)) * [1, 2, 3, 1, 2] + rng.normal(size=(1, 5))
+    logits[:, 1] += 0.8 * logits[:, 0]  # correlated attributes: each direction is its own, all else equal
+    params = np.concatenate([rng.normal(size=(400, 12)), logits @ true + 0.01 * rng.normal(size=(400, 50))], axis=1)
+    directions = fit_shape_directions(logits, params, ridge=1e-4)
+    assert directions.shape == (5, 50)
+    np.testing.assert_allclose(directions, true, atol=0.01)
+    params[3, 20] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        fit_shape_directions(logits, params)
+
+
+def test_edit_of_the_shipped_branch_preset_moves_its_3d_face_by_the_stored_directions(capsys, tmp_path):
+    """tfface_mb05_joint's attributes read their own branch: the edit moves the logit by exactly the amount
+    and the 3DMM identity + expression params by the stored directions of the logits' change, in the same
+    pose; "Smiling" moves the mouth first. Without stored directions: one line saying so."""
+    from tfface.inference.editing import SHAPE_DIRECTIONS, AttributeEditor
+
+    rc, out, err = _cli(capsys, "edit", SAMPLE_IMAGE, "--attribute", "Smiling", "--amount", "4", "-o", tmp_path)
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "trump_hillary_edit.json").read_text())
+    assert summary["logit"]["after"] - summary["logit"]["before"] == pytest.approx(4.0, abs=1e-4)
+    assert "decoder_landmark_displacement_px" not in summary  # the branch's decoders read the embedding
+    assert summary["landmark_displacement_px"]["max"] > 2.0 and summary["mesh_displacement_px"]["max"] > 2.0
+    preset = load_preset("tfface_mb05_joint")
+    editor = AttributeEditor(preset)
+    try:
+        edit = editor(read_image(SAMPLE_IMAGE), "Smiling", 4.0)
+        np.testing.assert_allclose(edit.params[1, :12], edit.params[0, :12], rtol=1e-6)  # the camera stays
+        change = edit.logits[1] - edit.logits[0]
+        expected = change @ np.asarray(preset.config[SHAPE_DIRECTIONS], np.float32)
+        moved = (edit.params[1] - edit.params[0])[12:] / preset.param_stats.std[12:]
+        np.testing.assert_allclose(moved, expected, rtol=1e-3, atol=1e-4)
+        mouth = np.argsort(-np.linalg.norm(edit.landmarks[1] - edit.landmarks[0], axis=-1))[:5]
+        assert (mouth >= 48).all(), mouth  # iBUG 48-67: the mouth
+    finally:
+        editor.close()
+    bare = presets.Preset(preset.name, preset.model, preset.preprocessor, preset.param_stats, preset.shape_model,
+                          {k: v for k, v in preset.config.items() if k != SHAPE_DIRECTIONS})
+    with pytest.raises(TffaceError, match=f"read their own branch .13 blocks.* no {SHAPE_DIRECTIONS}"):
+        AttributeEditor(bare)

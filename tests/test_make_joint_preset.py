@@ -80,7 +80,7 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
     assert teacher["pairs"] == joint["verification"]["pairs"] > 0  # same pairs for student and teacher
     json.loads((out / "report.json").read_text())  # strict JSON
-    script.ship(out, tmp_path / "preset", mirror=True)
+    script.ship(out, tmp_path / "preset", mirror=True, celeba=celeba)
     config = load_preset(tmp_path / "preset").config
     assert config["model"]["branch_blocks"] == script.WIDE_BLOCKS and config["model"]["mirror_average"]
     assert config["verification_threshold"] == round(mirrored["verification"]["threshold_at_far"], 4)

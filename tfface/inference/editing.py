@@ -5,6 +5,12 @@ representation to f' = f + A w_k / |w_k|^2 changes that logit by exactly A (the 
 and every other head (3DMM params, shape decoders, the other attributes) is decoded from f' with the
 model's own layers: a Keras sub-model from the shared features to the heads, so nothing is copied.
 Geometry is compared in the pose of the unedited face: only the shape changes.
+
+A model whose attributes read their own branch (the shipped joint preset) shares no features between
+the attribute and 3DMM heads, so no feature move reaches the 3D face. There the same move changes the
+attribute logits, and the 3DMM identity + expression params move by what goes with that change across
+many faces: `fit_shape_directions`, a ridge regression of the params on the 40 logits (all else equal),
+fitted when the preset is made and stored in its config (`attribute_shape_directions`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,21 @@ from tfface.render.mesh_export import write_mesh
 from tfface.render.rasterize import rasterize, vertex_normals
 
 HEADS = ("params", "attributes", "shape_id", "shape_res")  # what an edit decodes from the features
+SHAPE_DIRECTIONS = "attribute_shape_directions"  # preset config: (A, P - 12) params per attribute logit
+
+
+def fit_shape_directions(logits: np.ndarray, params: np.ndarray, ridge: float = 1e-2) -> np.ndarray:
+    """(A, P - 12): per attribute logit, the change of the normalised identity + expression params that
+    goes with it, the other logits held fixed: ridge regression over faces (N, A) -> (N, P); `ridge` is
+    relative to the logits' mean variance."""
+    x = np.asarray(logits, np.float64) - np.mean(logits, axis=0)
+    y = np.asarray(params, np.float64)[:, CAMERA_DIM:]
+    y = y - y.mean(axis=0)
+    if len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError(f"fit_shape_directions needs at least 2 faces with finite outputs. Received: {len(x)} faces")
+    gram = x.T @ x
+    penalty = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    return np.linalg.solve(gram + penalty, x.T @ y).astype(np.float32)
 
 
 def split_at_features(model: keras.Model, name: str | None = None) -> tuple[keras.Model, keras.Model]:
@@ -37,9 +58,9 @@ def split_at_features(model: keras.Model, name: str | None = None) -> tuple[kera
     f is the tensor the attribute head reads (the backbone's output, after dropout when configured).
     """
     if getattr(model, "branch_blocks", 0):
-        raise TffaceError(f"'{name or model.name}': attribute editing moves the features the attribute and 3DMM "
-                          f"heads share, but this model's attributes read their own branch ({model.branch_blocks} "
-                          "blocks), so no attribute move reaches the 3D face; use a model trained with branch_blocks: 0")
+        raise TffaceError(f"'{name or model.name}': its attributes read their own branch ({model.branch_blocks} "
+                          "blocks): it has no features shared with the 3DMM head to split at (AttributeEditor "
+                          f"edits such a model with its stored {SHAPE_DIRECTIONS})")
     shared = model.get_layer("fc_attributes").input
     features = keras.Model(model.input, shared, name="shared_features")
     heads = keras.Model(shared, {k: model.output[k] for k in HEADS}, name="heads_from_features")
@@ -62,7 +83,7 @@ class AttributeEdit:
     logits: np.ndarray  # (2, A) attribute logits before, after
     params: np.ndarray  # (2, 62) de-normalised params decoded from f and f'
     landmarks: np.ndarray  # (2, 68, 3) image px from the 3DMM params, both in the pose of "before"
-    decoder_landmarks: np.ndarray  # (2, 68, 3) image px from the shape decoders, pose of "before"
+    decoder_landmarks: np.ndarray | None  # (2, 68, 3) from the shape decoders (None: a branch model's)
     attribute_names: tuple[str, ...]
 
     @property
@@ -84,7 +105,8 @@ class AttributeEdit:
             "logit": {"before": round(float(self.logits[0, k]), 5), "after": round(float(self.logits[1, k]), 5)},
             "probability": {"before": round(float(p[0, k]), 5), "after": round(float(p[1, k]), 5)},
             "landmark_displacement_px": _displacement(self.landmarks),
-            "decoder_landmark_displacement_px": _displacement(self.decoder_landmarks),
+            **({"decoder_landmark_displacement_px": _displacement(self.decoder_landmarks)}
+               if self.decoder_landmarks is not None else {}),
             "other_attributes": {self.attribute_names[i]: {"before": round(float(p[0, i]), 4),
                                                            "after": round(float(p[1, i]), 4),
                                                            "change": round(float(change[i]), 4)} for i in others},
@@ -102,9 +124,13 @@ class AttributeEditor:
         if self.preset is None:  # editing moves the network's inner features: a Keras model is needed
             raise TffaceError(f"{preset}: attribute editing needs a Keras preset, not an exported file")
         self.preset.require("attributes", "attribute editing")
-        self.features, self.heads = split_at_features(self.preset.model, self.preset.name)
         self.kernel = self.preset.model.get_layer("fc_attributes").get_weights()[0]
         self.attribute_names = tuple(self.reconstructor.attribute_names)
+        self.directions = None
+        if getattr(self.preset.model, "branch_blocks", 0):
+            self.directions = _stored_directions(self.preset, len(self.attribute_names))
+        else:
+            self.features, self.heads = split_at_features(self.preset.model, self.preset.name)
 
     def attribute(self, name: str) -> str:
         """The attribute's exact name (case-insensitive match), or an error listing the valid names."""
@@ -125,18 +151,33 @@ class AttributeEditor:
         """Edit one reconstructed face (the crop at its roi_box) along `attribute` by `amount` logits."""
         attribute = self.attribute(attribute)
         x = self.preset.preprocessor.normalize(self.reconstructor.crops(image, face.roi_box[None]))
-        f = np.asarray(self.features(x, training=False))
-        edited = f + attribute_step(self.kernel, self.attribute_names.index(attribute), amount)
-        # one call per row: identical inputs must give bit-identical outputs (amount 0 moves nothing)
-        rows = [{k: np.asarray(v) for k, v in self.heads(z, training=False).items()} for z in (f, edited)]
-        out = {k: np.concatenate([r[k] for r in rows]) for k in HEADS}
+        step = attribute_step(self.kernel, self.attribute_names.index(attribute), amount)
+        out = self._branch_edit(x, step) if self.directions is not None else self._shared_edit(x, step)
         params = np.asarray(self.preset.param_stats.denormalize(out["params"]))
         posed = params.copy()
         posed[1, :CAMERA_DIM] = params[0, :CAMERA_DIM]  # the pose of "before" for both
         rois = np.repeat(face.roi_box[None].astype(np.float32), 2, axis=0)
         landmarks = self.reconstructor.decoder.decode_params(posed, rois).landmarks
-        return AttributeEdit(attribute, float(amount), face, out["attributes"], params, landmarks,
-                             self._decoder_landmarks(posed, out, rois), self.attribute_names)
+        decoded = self._decoder_landmarks(posed, out, rois) if "shape_id" in out else None
+        return AttributeEdit(attribute, float(amount), face, out["attributes"], params, landmarks, decoded,
+                             self.attribute_names)
+
+    def _shared_edit(self, x: np.ndarray, step: np.ndarray) -> dict[str, np.ndarray]:
+        """Every head decoded from the shared features before and after the move."""
+        f = np.asarray(self.features(x, training=False))
+        # one call per row: identical inputs must give bit-identical outputs (amount 0 moves nothing)
+        rows = [{k: np.asarray(v) for k, v in self.heads(z, training=False).items()} for z in (f, f + step)]
+        return {k: np.concatenate([r[k] for r in rows]) for k in HEADS}
+
+    def _branch_edit(self, x: np.ndarray, step: np.ndarray) -> dict[str, np.ndarray]:
+        """The branch's move changes the logits by step . W (the head is linear); the identity +
+        expression params move by the stored directions of that change; the camera stays."""
+        out = self.preset.model(x, training=False)
+        logits, params = np.asarray(out["attributes"]), np.asarray(out["params"])
+        change = step @ self.kernel
+        moved = params.copy()
+        moved[:, CAMERA_DIM:] += change @ self.directions
+        return {"attributes": np.concatenate([logits, logits + change]), "params": np.concatenate([params, moved])}
 
     def _decoder_landmarks(self, posed: np.ndarray, out: dict[str, np.ndarray], rois: np.ndarray) -> np.ndarray:
         """s_mean + shape_id + shape_res, through the camera of "before" into image pixels."""
@@ -146,6 +187,21 @@ class AttributeEditor:
 
     def close(self) -> None:
         self.reconstructor.close()
+
+
+def _stored_directions(preset: Preset, num_attributes: int) -> np.ndarray:
+    """A branch model's `attribute_shape_directions` from its preset config, checked."""
+    stored = preset.config.get(SHAPE_DIRECTIONS)
+    if stored is None:
+        raise TffaceError(f"'{preset.name}': its attributes read their own branch ({preset.model.branch_blocks} blocks), "
+                          f"apart from the 3DMM path, and its config has no {SHAPE_DIRECTIONS} to move the 3D face "
+                          "with (fit them with tfface.inference.editing.fit_shape_directions when the preset is made)")
+    directions = np.asarray(stored, np.float32)
+    expected = (num_attributes, preset.model.num_params - CAMERA_DIM)
+    if directions.shape != expected or not np.isfinite(directions).all():
+        raise TffaceError(f"'{preset.name}': {SHAPE_DIRECTIONS} in its config must be {expected[0]} x {expected[1]} "
+                          f"finite numbers. Received: shape {directions.shape}")
+    return directions
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float]:
