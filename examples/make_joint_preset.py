@@ -370,7 +370,7 @@ def widen(out: Path, epochs: int = 80, learning_rate: float = 5.0e-4) -> Path:
 
 def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learning_rate: float = 2.0e-4,
            pooling: str = "gdc", wild_quota: int | None = None, identity_weight: float | None = None,
-           run: str | None = None, morph_quota: int = 0) -> Path:
+           run: str | None = None, morph_quota: int = 0, mirror: bool = False) -> Path:
     """train_<run>.yaml: the 13-block run (`source`: a run folder under OUT, or a preset such as
     tfface_mb05_joint) continued with one change. `pooling` "gdc" (run joint13gdc): a global depthwise conv
     pools the branch's last map (one learned weight per position and channel, MobileFaceNet's habit); its
@@ -378,11 +378,12 @@ def refine(out: Path, source: str, last_stride: int = 2, epochs: int = 30, learn
     (joint13gdc8): the branch's last stride-2 block keeps the 8x8 map. `wild_quota` (of the 64 per batch;
     the rest aligned faces) and `identity_weight` (the margin loss on the in-the-wild people): how much the
     branch sees of the 200 training people it can memorise; `morph_quota`: blends of two training faces
-    labelled by the teacher (the `morphs` stage) per batch, taken from the aligned faces' share."""
+    labelled by the teacher (the `morphs` stage) per batch, taken from the aligned faces' share; `mirror`:
+    the branch trains mirror-averaged, as it ships."""
     src = out / source if (out / source / "model.keras").is_file() else source
     run = run or ("joint13gdc" if last_stride == 2 else "joint13gdc8")
     model = {"branch_blocks": WIDE_BLOCKS, "freeze_batch_norm": False, "branch_pooling": pooling,
-             "branch_last_stride": last_stride}
+             "branch_last_stride": last_stride, "mirror_average": mirror}
     return continued(out, src, run, model, epochs, learning_rate, wild_quota, identity_weight, morph_quota)
 
 
@@ -683,8 +684,8 @@ def main() -> None:
     parser.add_argument("--experiments", nargs="*", default=[],
                         help="report: more run folders under OUTPUT to evaluate, a row each (named by folder)")
     parser.add_argument("--mirror", nargs="*", default=None,
-                        help="report: run folders to score again with a mirror-averaged branch; ship: ship "
-                             "the run that way (no values)")
+                        help="report: run folders to score again with a mirror-averaged branch; ship, refine "
+                             "(no values): ship / train the run that way")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
     parser.add_argument("--labels", choices=["teacher", "fitted"], default="teacher",
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
@@ -711,7 +712,7 @@ def main() -> None:
         print(f"wrote {widen(args.output)}")
     elif args.stage == "refine":
         path = refine(args.output, args.source, args.last_stride, args.refine_epochs, args.lr, args.pooling,
-                      args.wild_quota, args.identity_weight, args.name, args.morph_quota)
+                      args.wild_quota, args.identity_weight, args.name, args.morph_quota, args.mirror is not None)
         print(f"wrote {path}")
     elif args.stage == "report":
         report(args.celeba, args.output, args.aflw, experiments=args.experiments, mirror=args.mirror or [])

@@ -71,6 +71,10 @@ def test_garbage_saved_model_and_malformed_metadata(tmp_path):
     ("model: {dropout: 1.0}", "'model.dropout' must be in [0, 1). Received: 1.0"),
     ("model: {branch_pooling: max}", "'model.branch_pooling' must be avg or gdc. Received: 'max'"),
     ("model: {branch_last_stride: 3}", "'model.branch_last_stride' must be 1 or 2. Received: 3"),
+    ("model: {mirror_average: true}", "'model.mirror_average' needs an identity/attribute branch: set "
+                                      "'model.branch_blocks' > 0. Received: mirror_average=True, branch_blocks=0"),
+    ("model: {branch_pooling: gdc}", "'model.branch_pooling' needs an identity/attribute branch: set "
+                                     "'model.branch_blocks' > 0. Received: branch_pooling='gdc', branch_blocks=0"),
     ("phases: [{name: a, learning_rate: 0}]", "'phases[0].learning_rate' must be > 0 or null. Received: 0"),
 ])
 def test_out_of_range_config_values_name_the_key(tmp_path, capsys, yaml_text, message):

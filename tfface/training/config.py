@@ -31,6 +31,7 @@ class ModelConfig:
     branch_blocks: int = 0  # last backbone blocks duplicated as an identity/attribute branch; 0 = shared
     branch_pooling: str = "avg"  # avg | gdc (a learned weight per position and channel; needs a branch)
     branch_last_stride: int = 2  # 1: the branch's last stride-2 block keeps the resolution (8x8 map at 120 px)
+    mirror_average: bool = False  # the branch also reads the mirror image, features averaged (needs a branch)
     init_weights: str | None = None  # weights of an earlier run of the same model to continue from
     res_latent_dim: int = 10
     num_ids: int = 0  # identity classes; 0 = no identity classifier
@@ -208,6 +209,13 @@ def check_ranges(config: TrainConfig, source: str = "<config>") -> TrainConfig:
             value = getattr(value, part)
         if not ok(value):
             raise TffaceError(f"{source}: '{key}' must be {rule}. Received: {value!r}")
+    m = config.model
+    branch_only = {"branch_pooling": m.branch_pooling != "avg", "branch_last_stride": m.branch_last_stride != 2,
+                   "mirror_average": m.mirror_average}
+    for key, used in branch_only.items():
+        if used and m.branch_blocks <= 0:
+            raise TffaceError(f"{source}: 'model.{key}' needs an identity/attribute branch: set "
+                              f"'model.branch_blocks' > 0. Received: {key}={getattr(m, key)!r}, branch_blocks={m.branch_blocks}")
     for i, phase in enumerate(config.phases):
         if phase.learning_rate is not None and phase.learning_rate <= 0:
             raise TffaceError(f"{source}: 'phases[{i}].learning_rate' must be > 0 or null. Received: {phase.learning_rate!r}")

@@ -56,6 +56,7 @@ def build_model(config: ModelConfig) -> FaceModel:
     heads = {"num_attributes": config.num_attributes, "id_latent_dim": config.id_latent_dim,
              "id_hidden_dim": config.id_hidden_dim, "branch_blocks": config.branch_blocks,
              "branch_pooling": config.branch_pooling, "branch_last_stride": config.branch_last_stride,
+             "mirror_average": config.mirror_average,
              "res_latent_dim": config.res_latent_dim, "num_ids": config.num_ids, "id_head": config.id_head,
              "param_branches": config.param_branches, "dropout": config.dropout,
              "sync_batch_norm": config.sync_batch_norm, "freeze_batch_norm": config.freeze_batch_norm}
