@@ -22,6 +22,9 @@
     python examples/make_joint_preset.py refine -o runs/joint --from tfface_mb05_joint --name morph16 --pooling avg \
         --wild-quota 8 --identity-weight 0 --morph-quota 16 --refine-epochs 16   (the control: --name cont8, no morphs)
     tfface train --config runs/joint/train_morph16.yaml
+    python examples/make_joint_preset.py refine -o runs/joint --from joint13gen8 --name mir8 --pooling avg \
+        --wild-quota 8 --identity-weight 0 --refine-epochs 8 --mirror   (training mirror-averaged, as it ships)
+    tfface train --config runs/joint/train_mir8.yaml
 
 `data`: every photo of both CelebA folders gets the converted 3DDFA_V2 regressor's crop, 3DMM params and
 landmarks (in-the-wild photos: BlazeFace + one refine; aligned half-resolution faces: the regressor's
