@@ -171,6 +171,38 @@ def test_verify_two_people_differ(joint, capsys, halves, joint_reconstructor):
     assert result["similarity"] < 0.999 and result["same"] is False and result["threshold"] == 0.9999
 
 
+def test_verify_pairs_file_scores_every_pair_and_skips_bad_ones_in_one_line_each(capsys, halves, tmp_path):
+    """`verify --pairs`: relative paths, tab or space separated; each good pair as the single-pair command
+    scores it (the shipped preset), each bad photo or line one stderr line, and the batch goes on."""
+    left, right = (tmp_path / "left.png", tmp_path / "right.png")
+    shutil.copy(halves[0], left)
+    shutil.copy(halves[1], right)
+    (tmp_path / "corrupt.jpg").write_bytes(b"not a jpeg")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("# left/right halves of the sample photo\nleft.png\tright.png\nleft.png left.png\n"
+                     "corrupt.jpg left.png\nmissing.png right.png\nleft.png\n\n")
+    rc, out, err = _cli(capsys, "verify", left, right)
+    single = json.loads(out)
+    rc, out, err = _cli(capsys, "verify", "--pairs", pairs)
+    assert rc == 0, err
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["line"] for r in results] == [2, 3]
+    assert results[0]["similarity"] == pytest.approx(single["similarity"], abs=1e-6) and not results[0]["same"]
+    assert results[1]["similarity"] == pytest.approx(1.0, abs=1e-5) and results[1]["same"]
+    assert results[0]["far"] == 0.01 and results[0]["a"] == str(left)
+    skipped = [line for line in err.splitlines() if line.startswith("tfface: skipped:")]
+    assert len(skipped) == 3 and "Traceback" not in err
+    assert f"{pairs}:4: {tmp_path / 'corrupt.jpg'}: cannot decode image" in skipped[1]
+    assert f"{pairs}:5: {tmp_path / 'missing.png'}: file not found" in skipped[2]
+    assert f"{pairs}:6: expected two photo paths, found 1" in skipped[0]
+    assert err.strip().splitlines()[-1] == "tfface: verified 2 pairs (3 failed)"
+    pairs.write_text("corrupt.jpg left.png\n")
+    rc, out, err = _cli(capsys, "verify", "--pairs", pairs)
+    assert rc == 1 and out == ""  # every pair failed
+    rc, _, err = _cli(capsys, "verify", left, "--pairs", pairs)
+    assert rc == 2 and "not both" in err
+
+
 def test_verify_errors_are_one_line_naming_the_file(joint, capsys, tmp_path):
     blank, corrupt = tmp_path / "blank.png", tmp_path / "corrupt.jpg"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))

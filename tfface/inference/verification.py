@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfface.errors import NoFaceError, TffaceError
+from tfface.errors import DataFileError, NoFaceError, TffaceError
 from tfface.inference.reconstructor import FaceReconstructor, largest_face
 from tfface.io.images import read_image
 from tfface.models.presets import JOINT_PRESET, Preset
@@ -65,6 +66,31 @@ class FaceVerifier:
 
     def close(self) -> None:
         self.reconstructor.close()
+
+
+def read_pairs(path: str | os.PathLike) -> tuple[list[tuple[int, Path, Path]], list[str]]:
+    """((line number, photo a, photo b) of a pairs file, one message per malformed line): two paths per
+    line, tab-separated (or separated by spaces when the line has no tab), relative to the file's folder;
+    blank lines and # comments skipped."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataFileError(f"{path}: cannot read the pairs file ({type(e).__name__})") from None
+    pairs, problems = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
+        if len(fields) == 2 and all(fields):
+            pairs.append((number, *(path.parent / f for f in fields)))
+        else:
+            problems.append(f"{path}:{number}: expected two photo paths, found {len(fields)}: {line.strip()[:80]!r}")
+    if not pairs and not problems:
+        raise DataFileError(f"{path}: no pairs (two photo paths per line)")
+    return pairs, problems
 
 
 def _model_threshold(runner: Runner) -> float:
