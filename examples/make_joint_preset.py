@@ -507,9 +507,10 @@ def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
     return sets
 
 
-def run_outputs(runner, crops: np.ndarray) -> dict[str, np.ndarray]:
-    outs = [runner(crops[i:i + 64]) for i in range(0, len(crops), 64)]
-    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0] if k in ("attributes", "embedding")}
+def run_outputs(run, crops: np.ndarray, keys: tuple[str, ...] = ("attributes", "embedding")) -> dict[str, np.ndarray]:
+    """`keys` of `run` (a runner, or its `raw`) on the crops, 64 at a time."""
+    outs = [run(crops[i:i + 64]) for i in range(0, len(crops), 64)]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0] if k in keys}
 
 
 def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) -> dict:
@@ -562,24 +563,24 @@ def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, b
     from tfface.runtimes import KerasRunner
 
     sets = eval_sets(celeba, out)
-    runs = {row_name(run): (out / run, None) for run in RUNS}
+    runs = {row_name(run): (out / run, False) for run in RUNS}  # row -> (run folder, mirror-averaged) or preset
     if baselines:
         runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
-                **runs, "joint, shared backbone trained end to end": (out / "joint_shared", None),
-                "3DMM only": (out / "3dmm_only", None)}
+                **runs, "joint, shared backbone trained end to end": (out / "joint_shared", False),
+                "3DMM only": (out / "3dmm_only", False)}
     for name in experiments:
         if not (out / name / "model.keras").is_file():
             raise SystemExit(f"{out / name}: no model.keras (an experiment to report is a trained run folder)")
-        runs[f"{name} (experiment)"] = (out / name, None)  # a second row even for a run of RUNS
+        runs[f"{name} (experiment)"] = (out / name, False)  # a second row even for a run of RUNS
     for name in mirror:
         if not (out / name / "model.keras").is_file():
             raise SystemExit(f"{out / name}: no model.keras (a run to mirror-average is a trained run folder)")
-        runs[row_name(name, mirror=True)] = (out / name, None, True)
+        runs[row_name(name, mirror=True)] = (out / name, True)
     results = {}
     for name, spec in runs.items():
         if not isinstance(spec, str) and not (spec[0] / "model.keras").is_file():
             continue
-        preset = spec if isinstance(spec, str) else load_run(spec[0], name, spec[1], mirror=len(spec) > 2)
+        preset = spec if isinstance(spec, str) else load_run(spec[0], name, mirror=spec[1])
         results[name] = evaluate_run(KerasRunner(preset), sets, aflw, aflw_limit)
         print(name, json.dumps(results[name]["aflw2000"]["nme_2d"]))
     teacher = {"verification": embedding_verification(sets["test"]["teacher"], sets["test"]["identity"])}
@@ -621,11 +622,9 @@ def shape_directions(preset, sets: dict) -> list[list[float]]:
     from tfface.inference.editing import fit_shape_directions
     from tfface.runtimes import KerasRunner
 
-    runner = KerasRunner(preset)
     crops = np.concatenate([sets[name]["crops"] for name in ("train_wild", "val") if name in sets])
-    raw = [runner.raw(crops[i:i + 64]) for i in range(0, len(crops), 64)]
-    directions = fit_shape_directions(np.concatenate([r["attributes"] for r in raw]),
-                                      np.concatenate([r["params"] for r in raw]))
+    raw = run_outputs(KerasRunner(preset).raw, crops, ("attributes", "params"))  # logits, normalised params
+    directions = fit_shape_directions(raw["attributes"], raw["params"])
     return [[round(float(v), 6) for v in row] for row in directions]
 
 

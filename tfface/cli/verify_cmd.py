@@ -84,13 +84,14 @@ def _verify_all(verifier, pairs: list[tuple[int, Path, Path]], problems: list[st
             continue
         result = Verification(similarity, similarity >= verifier.threshold, verifier.threshold, str(a), str(b),
                               verifier.far)
-        print(json.dumps({"line": line, **json.loads(_json(result))}), flush=True)
+        print(_json(result, line=line), flush=True)
     total = len(pairs) + len(problems)
     print(f"tfface: verified {total - failed} pairs" + (f" ({failed} failed)" if failed else ""), file=sys.stderr)
     return 1 if failed == total else 0
 
 
-def _json(result) -> str:
+def _json(result, **first: object) -> str:
+    """One result as a JSON line (`first`: keys before its own, e.g. the pairs file's line number)."""
     from tfface.io.outputs import finite_json
 
-    return json.dumps(finite_json(result.to_json())[0])  # a NaN similarity prints as null
+    return json.dumps(finite_json({**first, **result.to_json()})[0])  # a NaN similarity prints as null

@@ -47,6 +47,8 @@ BRANCH_PREFIX = "branch_"
 # How the branch's last feature map becomes a vector: the mean over positions, or one learned weight
 # per position and channel (MobileFaceNet's global depthwise conv), so where a feature lies counts.
 BRANCH_POOLINGS = ("avg", "gdc")
+# Options only a branch model can use, at the values a model without a branch has.
+BRANCH_ONLY_DEFAULTS = {"branch_pooling": "avg", "branch_last_stride": 2, "mirror_average": False}
 
 
 class RootMeanSquare(keras.metrics.Mean):
@@ -330,7 +332,8 @@ def _features(backbone: keras.Model, inputs: Any, branch_blocks: int, pooling: s
     branch's last stride-2 block keeps its input's resolution (an 8x8 final map at 120 px, not 4x4).
     `mirror`: the branch also reads the mirrored crop (its own early blocks' features of it, stacked
     on the batch axis) and its pooled features are the mean of both views (tfface.models.mirror)."""
-    if (pooling != "avg" or last_stride != 2 or mirror) and not branch_blocks:
+    given = {"branch_pooling": pooling, "branch_last_stride": last_stride, "mirror_average": mirror}
+    if given != BRANCH_ONLY_DEFAULTS and not branch_blocks:
         raise ValueError(f"branch_pooling={pooling!r}, branch_last_stride={last_stride} and mirror_average="
                          f"{mirror} need an identity/attribute branch (branch_blocks > 0)")
     if not branch_blocks:

@@ -17,6 +17,7 @@ import yaml
 
 from tfface.errors import TffaceError
 from tfface.losses.joint import TASKS, LossConfig
+from tfface.models.face_model import BRANCH_ONLY_DEFAULTS
 
 
 @dataclass
@@ -210,10 +211,8 @@ def check_ranges(config: TrainConfig, source: str = "<config>") -> TrainConfig:
         if not ok(value):
             raise TffaceError(f"{source}: '{key}' must be {rule}. Received: {value!r}")
     m = config.model
-    branch_only = {"branch_pooling": m.branch_pooling != "avg", "branch_last_stride": m.branch_last_stride != 2,
-                   "mirror_average": m.mirror_average}
-    for key, used in branch_only.items():
-        if used and m.branch_blocks <= 0:
+    for key, default in BRANCH_ONLY_DEFAULTS.items():
+        if getattr(m, key) != default and m.branch_blocks <= 0:
             raise TffaceError(f"{source}: 'model.{key}' needs an identity/attribute branch: set "
                               f"'model.branch_blocks' > 0. Received: {key}={getattr(m, key)!r}, branch_blocks={m.branch_blocks}")
     for i, phase in enumerate(config.phases):
