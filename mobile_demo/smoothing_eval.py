@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, face_size
+from tfface.inference.smoothing import FaceTracker, OneEuroConfig, face_size
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "trump_hillary.jpg"

@@ -16,7 +16,7 @@ from tfface.detection import litert_blazeface as bf
 from mobile_demo.edge import face_model as fm
 from mobile_demo.edge.io import read_rgb
 from tfface.litert import ModelFileError
-from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size
+from tfface.inference.smoothing import FaceTracker, OneEuroConfig, OneEuroFilter, face_size
 
 IDENTITY_PHOTOS = ("obama/obama.jpg", "biden/biden2.jpg", "clapton/clapton-2.jpg", "lennon/lennon-2.jpg",
                    "kit_harington/john1.jpeg", "rose_leslie/img1.jpg", "anthony_hopkins/Anthony_Hopkins_0001.jpg")

@@ -92,7 +92,7 @@ def test_page_smoothing_equals_python():
 
     import numpy as np
 
-    from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
+    from tfface.inference.smoothing import FaceTracker, OneEuroConfig
 
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 200, (68, 3))

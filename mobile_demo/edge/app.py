@@ -24,7 +24,7 @@ from mobile_demo.edge.face_model import DEFAULT_MODEL
 from mobile_demo.edge.io import InputError, read_rgb
 from tfface.litert import ModelFileError
 from mobile_demo.edge.pipeline import EdgePipeline, Face
-from mobile_demo.edge.smoothing import OneEuroConfig
+from tfface.inference.smoothing import OneEuroConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

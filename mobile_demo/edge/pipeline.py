@@ -13,7 +13,7 @@ from tfface.detection.litert_blazeface import open_detector
 from mobile_demo.edge.face_model import DEFAULT_MODEL, FaceNetwork
 from tfface.inference.face_path import track_rois
 from tfface.morphable.crop import roi_from_box
-from mobile_demo.edge.smoothing import FaceTracker, OneEuroConfig
+from tfface.inference.smoothing import FaceTracker, OneEuroConfig
 
 
 @dataclass(frozen=True)

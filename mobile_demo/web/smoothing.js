@@ -1,4 +1,4 @@
-// One-Euro smoothing per tracked face, as mobile_demo/edge/smoothing.py: one cutoff per face and frame
+// One-Euro smoothing per tracked face, as tfface/inference/smoothing.py: one cutoff per face and frame
 // from the mean speed of the 68 landmarks (face sizes / s), applied to them and to any points after them
 // (a mesh), as the Python tracker smooths its extra arrays alike.
 export const DEFAULTS = {minCutoff: 0.5, beta: 20, dCutoff: 1};

@@ -17,10 +17,13 @@ from tfface.runtimes import RUNTIMES
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruct", help="3D landmarks, head pose and 3DMM parameters for every face")
-    p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    p.add_argument("-o", "--output", type=Path, help="folder for <name>.json and <name>_overlay.jpg: inputs keep "
-                   "their path relative to a folder argument; clashing names get their suffix, then _2, ...")
-    p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout")
+    p.add_argument("paths", nargs="+", help="image files, folders (searched recursively for images) and/or "
+                   "video files (.mp4, .mov, .avi, .mkv, .webm, .m4v)")
+    p.add_argument("-o", "--output", type=Path, help="folder for <name>.json and <name>_overlay.jpg (a video: "
+                   "<name>.jsonl, a line per frame, and <name>_overlay.mp4): inputs keep their path relative to a "
+                   "folder argument; clashing names get their suffix, then _2, ...")
+    p.add_argument("--json", action="store_true", help="print the results as JSON lines on stdout (a video: a line "
+                   "per frame)")
     p.add_argument("--preset", "--model", dest="preset", default=None,
                    help="model preset name or preset folder (default: tfface_mb05_3ddfa), or a file `tfface export` "
                         "wrote (.tflite, .onnx, SavedModel folder); a joint model such as tfface_mb05_joint adds "
@@ -37,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mesh", action="store_true",
                    help="also write dense ICT-FaceKit meshes (<stem>.obj/.ply, per face <stem>_face<k>.* when "
                         "several) and depth / PNCC / mesh-overlay renders (needs -o)")
+    p.add_argument("--detect-every", type=int, default=10,
+                   help="video: run the detector every N frames (and whenever tracking is lost), following faces "
+                        "from the previous frame's landmarks in between (default 10; 1: detect on every frame)")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="video: raw per-frame results (default: One-Euro smoothed landmarks, pose and params)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="how a preset runs: 'auto' (default) its shipped TFLite file on LiteRT, no TensorFlow; "
                         "'keras' the Keras model (imports TensorFlow)")
@@ -54,6 +62,49 @@ def reconstruct_file(reconstructor: Any, path: Path, budget: int | None = None) 
     return finite_faces({"image": str(path), "faces": [f.to_json() for f in faces]}), image, faces
 
 
+def reconstruct_video(videos: Any, path: Path, stem: str, args: argparse.Namespace, budget: int | None) -> str:
+    """A video's faces per frame: JSON lines (stdout with --json, <stem>.jsonl in the output folder) and
+    <stem>_overlay.mp4, both written atomically; returns the line saying what was written."""
+    import contextlib
+
+    import cv2
+
+    from tfface.io.images import max_pixels
+    from tfface.io.outputs import atomic_path, finite_faces
+    from tfface.render.overlay import draw_faces
+
+    with contextlib.ExitStack() as stack:
+        lines = overlay = writer = None
+        if args.output:
+            lines = stack.enter_context(open(stack.enter_context(atomic_path(args.output / f"{stem}.jsonl")), "w"))
+            if not args.no_overlay:
+                overlay = stack.enter_context(atomic_path(args.output / f"{stem}_overlay.mp4"))
+        frames = with_faces = 0
+        for index, t, frame, faces in videos(path, max_pixels() if budget is None else budget):
+            result = finite_faces({"video": str(path), "frame": index, "t": round(t, 4),
+                                   "faces": [f.to_json() for f in faces]})
+            text = json.dumps(result)
+            if args.json:
+                print(text, flush=True)
+            if lines is not None:
+                lines.write(text + "\n")
+            if overlay is not None:
+                if writer is None:
+                    writer = cv2.VideoWriter(str(overlay), cv2.VideoWriter_fourcc(*"mp4v"), videos.info.fps,
+                                             (frame.shape[1], frame.shape[0]))
+                    stack.callback(writer.release)  # before the rename: the file is complete then
+                    if not writer.isOpened():
+                        raise DataFileError(f"{args.output / (stem + '_overlay.mp4')}: cannot write a video there")
+                writer.write(cv2.cvtColor(draw_faces(frame, faces), cv2.COLOR_RGB2BGR))
+            frames, with_faces = frames + 1, with_faces + bool(faces)
+        if not frames:
+            raise DataFileError(f"{path}: no frames could be read (empty, or a codec this OpenCV lacks)")
+    listed = videos.info.frames
+    short = f" of the {listed} the file lists (truncated?)" if listed and frames < 0.9 * listed else ""
+    where = f" -> {args.output / stem}.jsonl" if args.output else ""
+    return f"tfface: {path}: {frames} frames{short}, faces in {with_faces}{where}"
+
+
 def one_line(error: BaseException, path: Path) -> str:
     """A TffaceError already names the file; anything else gets the file and the exception's first line."""
     if isinstance(error, TffaceError | FileNotFoundError):
@@ -66,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tfface.inference.reconstructor import FaceReconstructor
+    from tfface.inference.smoothing import OneEuroConfig
+    from tfface.inference.video import VideoFaces, is_video
     from tfface.io.images import write_image
     from tfface.io.outputs import check_output_folder, list_inputs, output_stems, write_json_atomic
     from tfface.models.presets import DEFAULT_PRESET
@@ -73,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is None and not args.json:
         raise DataFileError("give an output folder (-o OUTDIR) and/or --json")
+    if args.detect_every < 1:
+        raise DataFileError(f"--detect-every must be >= 1. Received: {args.detect_every}")
     inputs = list_inputs(args.paths)
     if not inputs:
         raise DataFileError(f"no images found in {', '.join(map(str, args.paths))}")
@@ -92,10 +147,16 @@ def run(args: argparse.Namespace) -> int:
         from tfface.render.mesh_outputs import write_dense_outputs
 
         fitter = DenseFitter()
+    videos = VideoFaces(reconstructor, args.detect_every, None if args.no_smooth else OneEuroConfig())
+    if args.mesh and any(map(is_video, files)):
+        print("tfface: note: --mesh is for photos; videos get <name>.jsonl and <name>_overlay.mp4", file=sys.stderr)
     failed = 0
     for path, stem in tqdm(list(zip(files, stems)), desc="reconstruct", unit="img", disable=len(files) < 2,
                            file=sys.stderr):
         try:
+            if is_video(path):
+                tqdm.write(reconstruct_video(videos, path, stem, args, budget), file=sys.stderr)
+                continue
             result, image, faces = reconstruct_file(reconstructor, path, budget)
             if args.json:
                 print(json.dumps(result), flush=True)

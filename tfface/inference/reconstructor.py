@@ -134,6 +134,10 @@ class FaceReconstructor:
         self._tracked, self._since_detection = self(frame), 1
         return self._tracked
 
+    def reset_tracking(self) -> None:
+        """Forget the faces `track` follows (call before the first frame of another video)."""
+        self._tracked, self._since_detection = [], 0
+
     def _faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, check: bool) -> list[Face]:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):

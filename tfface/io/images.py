@@ -16,6 +16,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfface.errors import DataFileError  # noqa: E402
+from tfface.io.atomic import atomic_path  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # A 48 KB PNG can claim 20000x20000 (4.4 GB and 34 s to decode and search); 100 Mpx (a 300 MB RGB array)
@@ -82,13 +83,14 @@ def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """RGB uint8 -> file (format from the suffix)."""
-    try:
-        ok = cv2.imwrite(os.fspath(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    except cv2.error:
-        ok = False
-    if not ok:  # OpenCV says only False: a missing/read-only folder or a folder where the file goes
-        raise DataFileError(f"{path}: could not write image (check the folder exists and is writable)")
+    """RGB uint8 -> file (format from the suffix), atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        try:
+            ok = cv2.imwrite(os.fspath(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        except cv2.error:
+            ok = False
+        if not ok:  # OpenCV says only False: an unknown suffix, or a full disk
+            raise DataFileError(f"{path}: could not write image (unknown image suffix, or the disk is full?)")
 
 
 def list_images(paths: list[str | os.PathLike]) -> list[Path]:

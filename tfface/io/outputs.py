@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tfface.errors import DataFileError
+from tfface.io.atomic import atomic_path
 from tfface.io.images import IMAGE_EXTENSIONS
 
 
@@ -93,23 +93,11 @@ def finite_faces(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 1) -> Path:
-    """Write strict JSON (NaN/inf as null) via a temporary file + rename, so a reader (or a parallel run
-    into the same folder) never sees a partial file; OSError -> one-line DataFileError naming the file."""
-    path = Path(path)
+    """Write strict JSON (NaN/inf as null) atomically (`atomic_path`)."""
     text = json.dumps(finite_json(data)[0], indent=indent, allow_nan=False)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, encoding="utf-8") as fh:
-            tmp = fh.name
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise DataFileError(f"{path}: cannot write ({e.strerror or e})") from None
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def check_output_folder(path: str | os.PathLike) -> Path:
