@@ -108,6 +108,35 @@ def test_colliding_names_never_overwrite(tmp_path, capsys, stub):
     assert f"tfface: note: {inputs[2]}: another input is also named 'face'; its outputs are 'face_jpg_2.*'" in err
 
 
+def test_no_input_is_overwritten_or_read_back(tmp_path, capsys, stub):
+    """An output folder that is (or holds) an input is refused before anything is written; a folder
+    argument that holds the output folder does not read it; an input named like another's outputs
+    (`g_face0.jpg` beside `g.jpg`, whose per-face meshes are `g_face0.obj`) gets its own names."""
+    photos = tmp_path / "photos"
+    a, overlay_named = _photo(photos / "a.jpg"), _photo(photos / "a_overlay.jpg", value=90)
+    before = overlay_named.read_bytes()
+    rc, _, err = _run(capsys, photos, "-o", photos)
+    assert rc == 2 and err == (f"tfface: error: {photos}: this input is the output folder, where outputs could "
+                               "overwrite inputs or be read as inputs by the next run: choose another output "
+                               "folder (-o)\n")
+    rc, _, err = _run(capsys, a, "-o", tmp_path)
+    assert rc == 2 and f"{a}: this input is inside the output folder {tmp_path}/" in err
+    assert overlay_named.read_bytes() == before and sorted(p.name for p in photos.iterdir()) == ["a.jpg", "a_overlay.jpg"]
+
+    out = photos / "out"  # inside the folder argument: skipped by its scan, so a rerun reads the same inputs
+    for _ in range(2):
+        rc, _, err = _run(capsys, photos, "-o", out)
+        assert rc == 0 and err.endswith(f"tfface: wrote 2 results to {out}/\n")
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a_overlay.jpg", "a_overlay_jpg.json",
+                                                     "a_overlay_jpg_overlay.jpg"]
+    assert json.loads((out / "a_overlay_jpg.json").read_text())["image"] == str(overlay_named)
+
+    stems, notes = output_stems([(Path("g.jpg"), Path("g.jpg")), (Path("g_face0.jpg"), Path("g_face0.jpg")),
+                                 (Path("h_depth.png"), Path("h_depth.png"))])
+    assert stems == ["g", "g_face0_jpg", "h_depth"]
+    assert notes == ["g_face0.jpg: another input's outputs are also named 'g_face0'; its outputs are 'g_face0_jpg.*'"]
+
+
 def test_output_stems_are_unique_case_insensitively():
     inputs = [(Path("x/Face.JPG"), Path("Face.JPG")), (Path("y/face.jpg"), Path("face.jpg")),
               (Path("z/face_jpg.png"), Path("face_jpg.png"))]

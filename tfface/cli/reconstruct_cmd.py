@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataFileError("give an output folder (-o OUTDIR) and/or --json")
     if args.detect_every < 1:
         raise DataFileError(f"--detect-every must be >= 1. Received: {args.detect_every}")
-    inputs = list_inputs(args.paths)
+    inputs = list_inputs(args.paths, args.output)
     if not inputs:
         raise DataFileError(f"no images found in {', '.join(map(str, args.paths))}")
     files, (stems, notes) = [f for f, _ in inputs], output_stems(inputs)

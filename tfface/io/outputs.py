@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,16 +26,22 @@ from tfface.io.atomic import atomic_path
 from tfface.io.images import IMAGE_EXTENSIONS
 
 
-def list_inputs(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
+def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
     """(file, name relative to its argument) for files as given and image files in folders (recursive);
-    the same file reached twice is listed once."""
+    the same file reached twice is listed once. With the `output` folder: a folder argument's scan skips
+    it (`tfface reconstruct . -o out` does not read back its own outputs), and an input inside it, or
+    a folder argument that is it, is refused: outputs there could overwrite inputs."""
+    out = Path(output).resolve() if output is not None else None
     found: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
     for arg in map(Path, paths):
         if arg.is_dir():
+            _outside(arg, out)
             items = [(f, f.relative_to(arg)) for f in sorted(arg.rglob("*"))
-                     if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+                     if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                     and (out is None or not f.resolve().is_relative_to(out))]
         else:
+            _outside(arg, out)
             items = [(arg, Path(arg.name))]
         for file, rel in items:
             key = file.resolve() if file.exists() else file.absolute()
@@ -44,24 +51,41 @@ def list_inputs(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _outside(arg: Path, out: Path | None) -> None:
+    if out is not None and arg.exists() and arg.resolve().is_relative_to(out):
+        where = "is the output folder" if arg.resolve() == out else f"is inside the output folder {out}/"
+        raise DataFileError(f"{arg}: this input {where}, where outputs could overwrite inputs or be read as "
+                            "inputs by the next run: choose another output folder (-o)")
+
+
+# Names an input's outputs add to its stem (`<stem>_overlay.jpg`, `<stem>_face1.obj`, ...): an input whose
+# own stem is another's plus one of these (`g_face0.jpg` beside `g.jpg`) counts as sharing its name.
+DERIVED_NAME = re.compile(r"_(overlay|face\d+|depth|pncc|mesh)$", re.IGNORECASE)
+
+
 def output_stems(inputs: list[tuple[Path, Path]]) -> tuple[list[str], list[str]]:
     """(one output stem per input, notes on renamed ones); stems are '/'-separated relative paths and
-    unique case-insensitively (macOS and Windows folders are case-insensitive)."""
+    unique case-insensitively (macOS and Windows folders are case-insensitive), and no stem is another's
+    plus a DERIVED_NAME suffix, so no input's output files can be another's."""
     plain = [rel.with_suffix("").as_posix() for _, rel in inputs]
     shared = Counter(s.lower() for s in plain)
+    derived = {s for s in shared if DERIVED_NAME.search(s) and DERIVED_NAME.sub("", s) in shared}
     taken: set[str] = set()
     stems: list[str] = []
     notes: list[str] = []
     for (file, rel), stem in zip(inputs, plain):
-        if shared[stem.lower()] > 1 and rel.suffix:
+        if (shared[stem.lower()] > 1 or stem.lower() in derived) and rel.suffix:
             stem = f"{stem}_{rel.suffix[1:].lower()}"
         base, n = stem, 2
         while stem.lower() in taken:
             stem, n = f"{base}_{n}", n + 1
         taken.add(stem.lower())
         stems.append(stem)
-        if stem != plain[len(stems) - 1]:
-            notes.append(f"{file}: another input is also named '{plain[len(stems) - 1]}'; its outputs are '{stem}.*'")
+        name = plain[len(stems) - 1]
+        if stem != name:
+            clash = ("another input is also named" if shared[name.lower()] > 1 or name.lower() not in derived
+                     else "another input's outputs are also named")
+            notes.append(f"{file}: {clash} '{name}'; its outputs are '{stem}.*'")
     return stems, notes
 
 
