@@ -58,6 +58,19 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
+def test_undecodable_kinds_and_folders_are_named(tmp_path):
+    from PIL import Image
+
+    tif = tmp_path / "float.tif"  # a 32-bit float TIFF: PIL reads its header, OpenCV cannot decode it
+    Image.fromarray(np.linspace(0, 1, 400, dtype=np.float32).reshape(20, 20), mode="F").save(tif)
+    with pytest.raises(DataFileError, match=r"float.tif: cannot decode image \(a TIFF, mode F image, which OpenCV cannot read\)$"):
+        read_image(tif)
+    folder = tmp_path / "looks.jpg"
+    folder.mkdir()
+    with pytest.raises(DataFileError, match=r"looks.jpg: a folder, not an image file$"):
+        read_image(folder)
+
+
 def test_bomb_headers_are_refused_before_decoding(tmp_path):
     tiny = png_bomb(tmp_path / "tiny.png", 50000, 50000)
     assert tiny.stat().st_size < 100

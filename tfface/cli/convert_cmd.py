@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfface.cli.args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert-3ddfa", help="convert a 3DDFA_V2 MobileNetV1 checkpoint into a preset folder")
@@ -12,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="preset folder to write")
     p.add_argument("--param-stats", type=Path, default=None,
                    help="3DDFA_V2 param_mean_std_62d_120x120.pkl (default: the copy shipped in tfface)")
-    p.add_argument("--image-size", type=int, default=120)
+    p.add_argument("--image-size", type=bounded(int, 32, 1024), default=120)
     p.set_defaults(run=run)
 
 

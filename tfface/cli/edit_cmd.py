@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tfface.cli.args import bounded
 from tfface.quiet import native_stderr_silenced
 from tfface.detection import DETECTORS
 
@@ -14,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("edit", help="semantic 3D editing: change one attribute's logit and see the shape move")
     p.add_argument("image", type=Path, help="a photo (its largest face is edited)")
     p.add_argument("--attribute", required=True, help="a CelebA attribute name, e.g. Smiling, Chubby, Male")
-    p.add_argument("--amount", type=float, required=True,
-                   help="change of the attribute's logit (e.g. +4 turns probability 0.12 into 0.88)")
+    p.add_argument("--amount", type=bounded(float, -20, 20), required=True,
+                   help="change of the attribute's logit, -20 to 20 (e.g. +4 turns probability 0.12 into 0.88)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="folder for <stem>_before.obj, <stem>_after.obj, <stem>_edit.png, <stem>_edit.json")
     p.add_argument("--preset", default=None, help="a joint preset name or folder (default: tfface_mb05_joint)")

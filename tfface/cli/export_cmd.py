@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfface.cli.args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from tfface.export.formats import FORMATS, QUANTISED_FORMATS
@@ -26,12 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8-full-integer", action="store_true",
                    help="tflite_int8 with the fully-connected heads in int8 too (integer-only accelerators; "
                         "costs ~1.3 NME points on AFLW2000-3D; default: heads in float32)")
-    p.add_argument("--max-faces", type=int, default=300, help="at most this many representative faces (300)")
-    p.add_argument("--version", type=int, default=1, help="TF Serving version folder number (default 1)")
+    p.add_argument("--max-faces", type=bounded(int, 1), default=300, help="at most this many representative faces (300)")
+    p.add_argument("--version", type=bounded(int, 1), default=1, help="TF Serving version folder number (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace exported files in an existing folder")
     p.add_argument("--aflw", type=Path, default=None,
                    help="AFLW2000-3D folder: add each file's NME (ground-truth crops) to the parity report")
-    p.add_argument("--aflw-limit", type=int, default=None, help="evaluate only the first N AFLW2000-3D images")
+    p.add_argument("--aflw-limit", type=bounded(int, 1), default=None, help="evaluate only the first N AFLW2000-3D images")
     p.add_argument("--no-parity", action="store_true", help="skip the parity report")
     p.set_defaults(run=run)
 

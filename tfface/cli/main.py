@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "tensorflow", True) or getattr(args, "runtime", None) == "keras":
         quiet_tensorflow()  # first, so command modules importing it stay quiet
     try:
+        if "TFFACE_MAX_PIXELS" in os.environ:  # a bad value is the command's one error, not every image's
+            from tfface.io.images import max_pixels
+
+            max_pixels()
         return int(args.run(args) or 0)
     except (TffaceError, FileNotFoundError) as e:
         print(f"tfface: error: {e}", file=sys.stderr)

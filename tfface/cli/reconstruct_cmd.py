@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tfface.cli.args import bounded
 from tfface.errors import DataFileError, NoFaceError, TffaceError
 from tfface.quiet import native_stderr_silenced
 from tfface.detection import DETECTORS
@@ -31,16 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace: 'auto' (default) short-range, then full-range + tiles where it finds no face; "
                         "'short' for portraits/close faces only; 'full' for group photos with small faces")
-    p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
-    p.add_argument("--refine", type=int, default=1,
+    p.add_argument("--min-score", type=bounded(float, 0, 1), default=0.5, help="minimum detection score (default 0.5)")
+    p.add_argument("--refine", type=bounded(int, 0, 10), default=1,
                    help="re-crop from the predicted landmarks this many times (default 1)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay images")
-    p.add_argument("--max-megapixels", type=float, default=None,
+    p.add_argument("--max-megapixels", type=bounded(float, above=0), default=None,
                    help="skip images whose header claims more pixels (default 100; or TFFACE_MAX_PIXELS)")
     p.add_argument("--mesh", action="store_true",
                    help="also write dense ICT-FaceKit meshes (<stem>.obj/.ply, per face <stem>_face<k>.* when "
                         "several) and depth / PNCC / mesh-overlay renders (needs -o)")
-    p.add_argument("--detect-every", type=int, default=10,
+    p.add_argument("--detect-every", type=bounded(int, 1), default=10,
                    help="video: run the detector every N frames (and whenever tracking is lost), following faces "
                         "from the previous frame's landmarks in between (default 10; 1: detect on every frame)")
     p.add_argument("--no-smooth", action="store_true",
@@ -62,15 +63,15 @@ def reconstruct_file(reconstructor: Any, path: Path, budget: int | None = None) 
     return finite_faces({"image": str(path), "faces": [f.to_json() for f in faces]}), image, faces
 
 
-def reconstruct_video(videos: Any, path: Path, stem: str, args: argparse.Namespace, budget: int | None) -> str:
+def reconstruct_video(videos: Any, path: Path, stem: str, args: argparse.Namespace, budget: int) -> str:
     """A video's faces per frame: JSON lines (stdout with --json, <stem>.jsonl in the output folder) and
     <stem>_overlay.mp4, both written atomically; returns the line saying what was written."""
     import contextlib
 
     import cv2
 
-    from tfface.io.images import max_pixels
-    from tfface.io.outputs import atomic_path, finite_faces
+    from tfface.io.atomic import atomic_path
+    from tfface.io.outputs import finite_faces
     from tfface.render.overlay import draw_faces
 
     with contextlib.ExitStack() as stack:
@@ -80,7 +81,7 @@ def reconstruct_video(videos: Any, path: Path, stem: str, args: argparse.Namespa
             if not args.no_overlay:
                 overlay = stack.enter_context(atomic_path(args.output / f"{stem}_overlay.mp4"))
         frames = with_faces = 0
-        for index, t, frame, faces in videos(path, max_pixels() if budget is None else budget):
+        for index, t, frame, faces in videos(path, budget):
             result = finite_faces({"video": str(path), "frame": index, "t": round(t, 4),
                                    "faces": [f.to_json() for f in faces]})
             text = json.dumps(result)
@@ -119,20 +120,20 @@ def run(args: argparse.Namespace) -> int:
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.inference.smoothing import OneEuroConfig
     from tfface.inference.video import VideoFaces, is_video
-    from tfface.io.images import write_image
+    from tfface.io.images import max_pixels, write_image
     from tfface.io.outputs import check_output_folder, list_inputs, output_stems, write_json_atomic
     from tfface.models.presets import DEFAULT_PRESET
     from tfface.render.overlay import draw_faces
 
     if args.output is None and not args.json:
         raise DataFileError("give an output folder (-o OUTDIR) and/or --json")
-    if args.detect_every < 1:
-        raise DataFileError(f"--detect-every must be >= 1. Received: {args.detect_every}")
+    if args.mesh and args.output is None:
+        raise DataFileError("--mesh writes files: give an output folder (-o OUTDIR)")
     inputs = list_inputs(args.paths, args.output)
     if not inputs:
         raise DataFileError(f"no images found in {', '.join(map(str, args.paths))}")
     files, (stems, notes) = [f for f, _ in inputs], output_stems(inputs)
-    budget = None if args.max_megapixels is None else int(args.max_megapixels * 1e6)
+    budget = max_pixels() if args.max_megapixels is None else int(args.max_megapixels * 1e6)
     if args.output:
         check_output_folder(args.output)
         for note in notes:

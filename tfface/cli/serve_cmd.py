@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tfface.cli.args import bounded
 from tfface.detection import DETECTORS
 
 
@@ -16,12 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", default="http://localhost:8501",
                    help="server: http://host:8501 (REST) or grpc://host:8500 (gRPC); default the local REST port")
     p.add_argument("--model", default="tfface_mb05_3ddfa", help="model name in the server's models.config")
-    p.add_argument("--version", type=int, default=None, help="model version (default: the server's latest)")
-    p.add_argument("--image-size", type=int, default=120, help="the served model's crop size (default 120)")
+    p.add_argument("--version", type=bounded(int, 1), default=None, help="model version (default: the server's latest)")
+    p.add_argument("--image-size", type=bounded(int, 32, 1024), default=120, help="the served model's crop size (default 120)")
     p.add_argument("--detector", choices=DETECTORS, default="auto")
-    p.add_argument("--min-score", type=float, default=0.5)
-    p.add_argument("--refine", type=int, default=1, help="re-crops from the predicted landmarks (default 1)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    p.add_argument("--min-score", type=bounded(float, 0, 1), default=0.5)
+    p.add_argument("--refine", type=bounded(int, 0, 10), default=1, help="re-crops from the predicted landmarks (default 1)")
+    p.add_argument("--timeout", type=bounded(float, above=0), default=30.0, help="seconds per request")
     p.set_defaults(run=run)
 
 

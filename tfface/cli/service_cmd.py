@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from tfface.cli.args import PORT, host_port
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("service", help="run a tf.data service dispatcher or worker for data.service")
     role = p.add_subparsers(dest="role", required=True)
     d = role.add_parser("dispatcher", help="the dispatcher the trainer's data.service names")
-    d.add_argument("--port", type=int, default=5050)
+    d.add_argument("--port", type=PORT, default=5050, help="0: any free port")
     w = role.add_parser("worker", help="a worker that runs the input pipeline (start several, on CPU hosts)")
-    w.add_argument("--dispatcher", required=True, metavar="HOST:PORT", help="the dispatcher's address")
-    w.add_argument("--port", type=int, default=5051)
+    w.add_argument("--dispatcher", required=True, type=host_port, metavar="HOST:PORT", help="the dispatcher's address")
+    w.add_argument("--port", type=PORT, default=5051, help="0: any free port")
     w.add_argument("--host", default=None, help="the name trainers reach this worker by (default: this host's name)")
     p.set_defaults(run=run)
 

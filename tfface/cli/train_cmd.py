@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfface.cli.args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the joint face model (3DMM, attributes, identity) from a YAML config")
@@ -19,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "resumes only the same config)")
     p.add_argument("--workers", default=None, metavar="HOST:PORT,...",
                    help="multi-worker training: every worker's address, the same list on each (sets TF_CONFIG)")
-    p.add_argument("--worker-index", type=int, default=0, help="this worker's position in --workers (0: chief)")
+    p.add_argument("--worker-index", type=bounded(int, 0), default=0, help="this worker's position in --workers (0: chief)")
     p.set_defaults(run=run)
 
 

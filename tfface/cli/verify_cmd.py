@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from tfface.cli.args import bounded
 from tfface.detection import DETECTORS
 from tfface.errors import DataFileError
 from tfface.quiet import native_stderr_silenced
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", "--model", dest="preset", default=None,
                    help="a joint preset name or folder with an identity embedding, or its export "
                         "(.tflite, .onnx, SavedModel; default: tfface_mb05_joint)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=bounded(float, -1, 1), default=None,
                    help="cosine similarity at or above which the faces are the same person "
                         "(default: the preset's verification_threshold)")
     p.add_argument("--detector", choices=DETECTORS, default="auto",

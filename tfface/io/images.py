@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 
 from tfface.errors import DataFileError  # noqa: E402
 from tfface.io.atomic import atomic_path  # noqa: E402
+from tfface.quiet import native_stderr_silenced  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # A 48 KB PNG can claim 20000x20000 (4.4 GB and 34 s to decode and search); 100 Mpx (a 300 MB RGB array)
@@ -28,9 +29,12 @@ def max_pixels() -> int:
     """The pixel budget: `TFFACE_MAX_PIXELS` if set, else DEFAULT_MAX_PIXELS."""
     value = os.environ.get("TFFACE_MAX_PIXELS", "")
     try:
-        return int(float(value)) if value else DEFAULT_MAX_PIXELS
+        pixels = float(value) if value else DEFAULT_MAX_PIXELS
     except ValueError:
-        raise DataFileError(f"TFFACE_MAX_PIXELS must be a number of pixels. Received: {value!r}") from None
+        pixels = float("nan")
+    if not 0 < pixels < float("inf"):
+        raise DataFileError(f"TFFACE_MAX_PIXELS must be a positive number of pixels. Received: {value!r}")
+    return int(pixels)
 
 
 def header_pixels(data: bytes) -> tuple[int, str] | None:
@@ -51,6 +55,17 @@ def header_pixels(data: bytes) -> tuple[int, str] | None:
             return None
 
 
+def image_kind(data: bytes) -> str | None:
+    """'TIFF, mode F' for a header PIL can read (to say why a decode failed), else None."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return f"{im.format}, mode {im.mode}"
+    except Exception:  # noqa: BLE001 - unreadable header: the caller says "corrupt"
+        return None
+
+
 def decode_image(data: bytes, name: str | os.PathLike, budget: int | None = None) -> np.ndarray:
     """Encoded image bytes -> RGB uint8 (H, W, 3), refusing headers over `budget` pixels before decoding."""
     budget = max_pixels() if budget is None else budget
@@ -59,11 +74,14 @@ def decode_image(data: bytes, name: str | os.PathLike, budget: int | None = None
         raise DataFileError(f"{name}: {size[1]} image is over the pixel budget of {budget / 1e6:g} Mpx "
                             "(--max-megapixels / TFFACE_MAX_PIXELS)")
     try:  # whatever the decoder does (OpenCV raises on headers over its limit), one line per file
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        with native_stderr_silenced():  # libpng's "iCCP: known incorrect sRGB profile" and the like
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     except cv2.error as e:
         raise DataFileError(f"{name}: cannot decode image ({str(e).strip().splitlines()[-1][:200]})") from None
     if image is None:
-        raise DataFileError(f"{name}: cannot decode image (corrupt or not a {Path(name).suffix} file)")
+        kind = image_kind(data) if data else None
+        raise DataFileError(f"{name}: cannot decode image (" + (f"a {kind} image, which OpenCV cannot read" if kind
+                            else f"corrupt or not a {Path(name).suffix} file") + ")")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second copy of a big photo
 
 
@@ -71,6 +89,8 @@ def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray
     """An image file -> RGB uint8 (H, W, 3); grey and alpha images are converted; images whose header
     claims more than `budget` pixels (default: max_pixels()) are refused before decoding."""
     path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path}: a folder, not an image file")
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
