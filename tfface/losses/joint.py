@@ -7,6 +7,7 @@ this replica's part of the global masked mean (the shares sum to the loss over t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import tensorflow as tf
@@ -33,6 +34,12 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 
 
+# The numeric fields of LossConfig: (test, what it must be); every one must be finite as well.
+_AT_LEAST_0 = (lambda v: v >= 0, ">= 0")
+_NUMBER_RULES: dict[str, tuple] = {**{name: _AT_LEAST_0 for name in TASKS}, "attribute_pos_weight": _AT_LEAST_0,
+                                   "id_scale": (lambda v: v > 0, "> 0"), "id_margin": (lambda v: True, "finite")}
+
+
 @dataclass
 class LossConfig:
     """Weights of the task losses (0 switches one off) and their options."""
@@ -56,11 +63,27 @@ class LossConfig:
     id_margin: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.id_loss not in recognition.ID_LOSSES:
-            raise ValueError(f"id_loss must be one of {recognition.ID_LOSSES}. Received: {self.id_loss!r}")
-        for name in TASKS:
-            if getattr(self, name) < 0:
-                raise ValueError(f"loss weight {name} must be >= 0. Received: {getattr(self, name)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            problem = self.field_problem(f.name, value)
+            if problem:
+                raise ValueError(f"loss {f.name} {problem}. Received: {value!r}")
+
+    @staticmethod
+    def field_problem(name: str, value: object) -> str | None:
+        """What is wrong with `value` for the field (or a phase's loss weight) `name`: "must be ...", or
+        None. NaN and inf are rejected: a NaN weight fails `w > 0` and would switch its loss off silently."""
+        if name == "id_loss":
+            return None if value in recognition.ID_LOSSES else f"must be one of {list(recognition.ID_LOSSES)}"
+        if name not in _NUMBER_RULES:
+            return None
+        values = value if name == "attribute_pos_weight" and isinstance(value, list | tuple) else [value]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return "must be a number" + (" or a list of numbers" if name == "attribute_pos_weight" else "")
+        if not all(math.isfinite(v) for v in values):
+            return "must be a finite number"
+        ok, rule = _NUMBER_RULES[name]
+        return None if all(ok(v) for v in values) else f"must be {rule}"
 
     def weights(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in TASKS}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -17,7 +18,8 @@ import yaml
 
 from tfface.errors import TffaceError
 from tfface.losses.joint import TASKS, LossConfig
-from tfface.models.face_model import BRANCH_ONLY_DEFAULTS
+from tfface.models.backbones import BACKBONES, MIN_IMAGE_SIZE
+from tfface.models.face_model import BRANCH_ONLY_DEFAULTS, BRANCH_POOLINGS, ID_HEADS
 
 
 @dataclass
@@ -127,7 +129,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     merged = _merge(data, overrides or {})
     try:
         config = _build(TrainConfig, merged, source, "")
-    except (TypeError, ValueError) as e:
+    except TffaceError:
+        raise  # names the file already
+    except (TypeError, ValueError) as e:  # a dataclass's own __post_init__ check
         raise TffaceError(f"{source}: {e}") from None
     return check_ranges(config, source)
 
@@ -144,32 +148,62 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
+    """`cls` from a YAML mapping; every value type-checked against its annotation. `prefix`: the key path
+    of the section ('' at the top, 'data.synthetic', 'phases[0]')."""
     if not isinstance(data, dict):
         raise TffaceError(f"{source}: '{prefix or 'top level'}' must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)
     if unknown:
-        raise TffaceError(f"{source}: unknown config key '{prefix}{unknown[0]}' (known in this section: {sorted(known)})")
-    return cls(**{key: _value(hints[key], value, source, f"{prefix}{key}") for key, value in data.items()})
+        raise TffaceError(f"{source}: unknown config key '{_key(prefix, unknown[0])}' "
+                          f"(known in this section: {sorted(known)})")
+    values = {key: _value(hints[key], value, source, _key(prefix, key)) for key, value in data.items()}
+    field_problem = getattr(cls, "field_problem", None)  # a class's own rule per field (LossConfig)
+    for key, value in values.items():
+        problem = field_problem(key, value) if field_problem else None
+        if problem:
+            raise TffaceError(f"{source}: '{_key(prefix, key)}' {problem}. Received: {value!r}")
+    return cls(**values)
+
+
+def _key(prefix: str, key: Any) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
 
 
 def _value(hint: Any, value: Any, source: str, key: str) -> Any:
+    """`value` checked against the type annotation `hint` (dataclasses, X | None, list[X], dict[str, X],
+    int, float, bool, str), ints given for floats made floats."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, source, f"{key}.")
-    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        return _build(hint, value, source, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        arm = next((a for a in args if a is not type(None) and _fits(a, value)), None)
+        if arm is None:
+            raise TffaceError(f"{source}: '{key}' must be {' or '.join(map(_describe, args))}, got {value!r}")
+        return _value(arm, value, source, key)
+    if origin is list:
         if not isinstance(value, list):
-            raise TffaceError(f"{source}: '{key}' must be a list")
-        return [_build(args[0], item, source, f"{key}[{i}].") for i, item in enumerate(value)]
-    if origin in (typing.Union, types.UnionType) and value is None and type(None) in args:
-        return None
-    if hint in (int, float, bool, str) and not _accepts(hint, value):
+            raise TffaceError(f"{source}: '{key}' must be {_describe(hint)}, got {value!r}")
+        return [_value(args[0], item, source, f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TffaceError(f"{source}: '{key}' must be {_describe(hint)}, got {value!r}")
+        return {k: _value(args[1], v, source, _key(key, k)) for k, v in value.items()}  # keys: the class checks
+    if hint in (int, float, bool, str) and not _fits(hint, value):
         raise TffaceError(f"{source}: '{key}' must be {hint.__name__}, got {value!r}")
     return float(value) if hint is float else value
 
 
-def _accepts(hint: type, value: Any) -> bool:
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether `value` has the outer type of `hint` (the items of a list or dict are checked later)."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) or origin is dict:
+        return isinstance(value, dict)
+    if origin is list:
+        return isinstance(value, list)
     if hint is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
@@ -177,8 +211,40 @@ def _accepts(hint: type, value: Any) -> bool:
     return isinstance(value, hint)
 
 
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is type(None):
+        return "null"
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    if origin is list:
+        return f"a list of {_describe(args[0])}" if args[0] in (int, float, bool, str) else "a list"
+    if origin is dict:
+        return f"a mapping of {_describe(args[0])} to {_describe(args[1])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(map(_describe, args))
+    return getattr(hint, "__name__", str(hint))
+
+
+def _floats(value: Any, key: str = "") -> typing.Iterator[tuple[str, float]]:
+    """(key path, value) of every float in a built config: dataclass fields, list items, dict values."""
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield from _floats(getattr(value, f.name), _key(key, f.name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _floats(item, f"{key}[{i}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            yield from _floats(item, _key(key, k))
+    elif isinstance(value, float):
+        yield key, value
+
+
 # Value ranges, checked once the config is built: (key path, test, what it must be). `steps_per_epoch: 0`
 # would train one endless epoch on the repeating dataset; `batch_size: 0` fails deep inside tf.data.
+# Every float must be finite as well (checked first); each test is written so that NaN fails it too.
+# The model's choices come from the model code (BACKBONES, MIN_IMAGE_SIZE, ID_HEADS, BRANCH_POOLINGS).
 _POSITIVE = lambda v: v > 0  # noqa: E731
 _RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.batch_size", _POSITIVE, "> 0"),
@@ -186,14 +252,16 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.validation_steps", lambda v: v >= 0, ">= 0"),
     ("data.synthetic.num_batches", _POSITIVE, "> 0"),
     ("data.synthetic.label_rate", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("model.image_size", _POSITIVE, "> 0"),
+    ("model.backbone", lambda v: v in BACKBONES, f"one of {list(BACKBONES)}"),
+    ("model.image_size", lambda v: v >= MIN_IMAGE_SIZE, f">= {MIN_IMAGE_SIZE}"),
     ("model.width_multiplier", _POSITIVE, "> 0"),
-    ("model.num_attributes", lambda v: v >= 0, ">= 0"),
+    ("model.num_attributes", _POSITIVE, "> 0"),
     ("model.id_latent_dim", _POSITIVE, "> 0"),
-    ("model.res_latent_dim", lambda v: v >= 0, ">= 0"),
+    ("model.res_latent_dim", _POSITIVE, "> 0"),
     ("model.num_ids", lambda v: v >= 0, ">= 0"),
     ("model.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("model.branch_pooling", lambda v: v in ("avg", "gdc"), "avg or gdc"),
+    ("model.id_head", lambda v: v in ID_HEADS, f"one of {list(ID_HEADS)}"),
+    ("model.branch_pooling", lambda v: v in BRANCH_POOLINGS, " or ".join(BRANCH_POOLINGS)),
     ("model.branch_last_stride", lambda v: v in (1, 2), "1 or 2"),
     ("optimizer.learning_rate", _POSITIVE, "> 0"),
     ("optimizer.weight_decay", lambda v: v >= 0, ">= 0"),
@@ -204,6 +272,11 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
 
 def check_ranges(config: TrainConfig, source: str = "<config>") -> TrainConfig:
     """The config, or a one-line TffaceError naming the first key whose value is out of range."""
+    if not config.phases:
+        raise TffaceError(f"{source}: 'phases' must hold at least one phase. Received: []")
+    for key, value in _floats(config):
+        if not math.isfinite(value):
+            raise TffaceError(f"{source}: '{key}' must be a finite number. Received: {value!r}")
     for key, ok, rule in _RANGES:
         value: Any = config
         for part in key.split("."):
@@ -216,6 +289,10 @@ def check_ranges(config: TrainConfig, source: str = "<config>") -> TrainConfig:
             raise TffaceError(f"{source}: 'model.{key}' needs an identity/attribute branch: set "
                               f"'model.branch_blocks' > 0. Received: {key}={getattr(m, key)!r}, branch_blocks={m.branch_blocks}")
     for i, phase in enumerate(config.phases):
-        if phase.learning_rate is not None and phase.learning_rate <= 0:
+        if phase.learning_rate is not None and not phase.learning_rate > 0:
             raise TffaceError(f"{source}: 'phases[{i}].learning_rate' must be > 0 or null. Received: {phase.learning_rate!r}")
+        for name, weight in phase.losses.items():  # the same rule as the `loss` section's weights
+            problem = LossConfig.field_problem(name, weight)
+            if problem:
+                raise TffaceError(f"{source}: 'phases[{i}].losses.{name}' {problem}. Received: {weight!r}")
     return config

@@ -155,13 +155,18 @@ def train(config: TrainConfig, callbacks: list[keras.callbacks.Callback] | None 
     t = config.trainer
     if t.precision not in PRECISIONS:
         raise TffaceError(f"trainer.precision must be one of {PRECISIONS}. Received: {t.precision!r}")
+    out = Path(t.output_dir)
+    try:  # strict JSON: a NaN or inf (which load_config rejects) must not reach config.json as a bare token
+        config_json = json.dumps(config_to_dict(config), indent=2, allow_nan=False)
+    except ValueError:
+        raise TffaceError(f"{out / 'config.json'}: the training config holds a NaN or infinite value; "
+                          "check it with tfface.training.config.check_ranges") from None
     strategy = make_strategy(t.distribution)
     chief = _is_chief(strategy)
     keras.utils.set_random_seed(t.seed)
-    out = Path(t.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if chief:
-        (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+        (out / "config.json").write_text(config_json)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(t.precision)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 
 from tfface.models.backbones.applications import _APPLICATIONS, ApplicationBackbone
-from tfface.models.backbones.mobilenet_v1 import MobileNetV1Backbone
+from tfface.models.backbones.mobilenet_v1 import MIN_IMAGE_SIZE, MobileNetV1Backbone
 
 BACKBONES: tuple[str, ...] = ("mobilenet_v1", *sorted(_APPLICATIONS))
 
@@ -25,4 +25,4 @@ def build_backbone(name: str = "mobilenet_v1", image_size: int = 120,
     raise ValueError(f"backbone must be one of {list(BACKBONES)}. Received: backbone={name!r}")
 
 
-__all__ = ["BACKBONES", "ApplicationBackbone", "MobileNetV1Backbone", "build_backbone"]
+__all__ = ["BACKBONES", "MIN_IMAGE_SIZE", "ApplicationBackbone", "MobileNetV1Backbone", "build_backbone"]

@@ -10,6 +10,8 @@ from typing import Any
 
 import keras
 
+from tfface.models.backbones.mobilenet_v1 import MIN_IMAGE_SIZE
+
 # name -> (constructor, whether it takes a width multiplier `alpha`)
 _APPLICATIONS: dict[str, tuple[Any, bool]] = {
     "mobilenet_v3_small": (keras.applications.MobileNetV3Small, True),
@@ -27,8 +29,8 @@ class ApplicationBackbone(keras.Model):
         if architecture not in _APPLICATIONS:
             raise ValueError(f"architecture must be one of {sorted(_APPLICATIONS)}. "
                              f"Received: architecture={architecture!r}")
-        if image_size < 32:
-            raise ValueError(f"image_size must be >= 32. Received: image_size={image_size}")
+        if image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}. Received: image_size={image_size}")
         build, has_alpha = _APPLICATIONS[architecture]
         extra: dict[str, Any] = {"alpha": width_multiplier, "include_preprocessing": False} if has_alpha else {}
         # === Layers ===

@@ -19,6 +19,7 @@ _BLOCKS = (
     ("dw6", 1024, 1),
 )
 BN_EPSILON = 1e-5  # PyTorch's default; Keras' 1e-3 would change converted outputs
+MIN_IMAGE_SIZE = 32  # the smallest input of every backbone (keras.applications' limit too)
 
 
 def block_names() -> tuple[str, ...]:
@@ -57,8 +58,8 @@ class MobileNetV1Backbone(keras.Model):
     def __init__(self, width_multiplier: float = 0.5, image_size: int = 120, **kwargs: Any) -> None:
         if width_multiplier <= 0:
             raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={width_multiplier}")
-        if image_size < 32:
-            raise ValueError(f"image_size must be >= 32. Received: image_size={image_size}")
+        if image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}. Received: image_size={image_size}")
 
         def ch(c: int) -> int:
             return int(c * width_multiplier)
