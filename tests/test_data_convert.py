@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO, shared_path
+import scipy.io as sio
+from conftest import REPO, SAMPLE_IMAGE, shared_path
 
 from tfface.cli.main import main
 from tfface.data import mat3d
+from tfface.data.convert import convert_dataset
+from tfface.errors import TffaceError
 from tfface.data.pipeline import PipelineConfig, SourceConfig, build_hybrid_dataset
 from tfface.data.synthetic import landmarks_from_params
 from tfface.morphable.crop import roi_from_landmarks
@@ -117,3 +121,67 @@ def test_convert_with_the_dlib_teacher_labels_every_face_and_resumes_only_the_sa
     assert main([*args, "--teacher", "dlib"]) == 0 and _summary(out)["resumed_shards"] == 2
     assert main(args) == 2  # shards labelled by a teacher are not resumed by a run without one
     assert "overwrite" in capsys.readouterr().err
+
+
+def _aflw_like(folder, n):
+    """n AFLW2000-3D-style pairs: the sample photo with a 68-point ring as pt3d_68 (convert crops from it)."""
+    folder.mkdir()
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    label = {"pt3d_68": np.stack([400 + 80 * np.cos(t), 250 + 100 * np.sin(t), np.zeros(68)]),
+             "Pose_Para": np.zeros((1, 7)), "Shape_Para": np.zeros((199, 1)), "Exp_Para": np.zeros((29, 1))}
+    for i in range(1, n + 1):
+        shutil.copy(SAMPLE_IMAGE, folder / f"image{i:05d}.jpg")
+        sio.savemat(folder / f"image{i:05d}.mat", label)
+    return folder, label
+
+
+@pytest.mark.parametrize("option, value, wanted", [
+    ("--margin", "nan", "a finite number >= 1 and <= 4"), ("--margin", "-1", "a finite number >= 1 and <= 4"),
+    ("--margin", "0.5", "a finite number >= 1 and <= 4"), ("--margin", "inf", "a finite number >= 1 and <= 4"),
+    ("--crop-size", "0", "an integer >= 32 and <= 4096"), ("--crop-size", "8", "an integer >= 32 and <= 4096"),
+    ("--limit", "-1", "an integer >= 1"), ("--limit", "0", "an integer >= 1"),
+    ("--shard-size", "0", "an integer >= 1"), ("--shard-size", "-1", "an integer >= 1"),
+])
+def test_out_of_range_options_are_usage_errors_before_any_work(option, value, wanted, tmp_path, capsys):
+    out = tmp_path / "o"  # the input does not exist either: refused before it is looked at
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "convert", "aflw2000", str(tmp_path / "nothing"), "-o", str(out), option, value])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"tfface data convert: error: argument {option}: must be {wanted}, got '{value}'"
+    assert not out.exists()
+
+
+def test_convert_dataset_refuses_out_of_range_arguments(tmp_path):
+    src, _ = _aflw_like(tmp_path / "aflw", 1)
+    for kwargs, text in (({"margin": float("nan")}, "margin must be a number in [1, 4]"),
+                         ({"crop_size": 0}, "crop_size must be an integer in [32, 4096]"),
+                         ({"limit": -1}, "limit must be an integer >= 1"), ({"limit": 0}, "limit must be"),
+                         ({"shard_size": 0}, "shard_size must be an integer >= 1")):
+        with pytest.raises(TffaceError, match=re.escape(text)):
+            convert_dataset("aflw2000", src, tmp_path / "o", progress=False, **kwargs)
+    assert not (tmp_path / "o").exists()
+
+
+def test_each_skipped_input_is_one_stderr_line_and_the_good_ones_are_written(tmp_path, capsys):
+    src, label = _aflw_like(tmp_path / "aflw", 5)
+    sio.savemat(src / "image00002.mat", {**label, "pt3d_68": np.full((3, 68), np.nan)})
+    (src / "image00003.jpg").write_bytes(b"")
+    sio.savemat(src / "image00004.mat", {**label, "Pose_Para": "abc"})
+    out = tmp_path / "o"
+    assert main(["data", "convert", "aflw2000", str(src), "-o", str(out), "--no-progress", "--shard-size", "2"]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("tfface")] == [
+        f"tfface: skipped: {src / 'image00002.mat'}: pt3d_68 contains NaN or infinite values",
+        f"tfface: skipped: {src / 'image00004.mat'}: Pose_Para is not a numeric array (found text)",
+        f"tfface: skipped: {src / 'image00003.jpg'}: cannot decode image (corrupt or not a .jpg file)",
+    ]
+    s = _summary(out)
+    assert s["written"] == 2 and s["rejected"] == 1 and s["reader_problems"] == 2 and s["input_records"] == 3
+    assert [r["key"] for r in s["rejected_records"]] == ["image00003.jpg"]
+    assert len(s["reader_problem_lines"]) == 2  # the summary keeps them too
+    assert "wrote 2 shards" in captured.out
+    assert main(["data", "convert", "aflw2000", str(src), "-o", str(tmp_path / "o2"), "--no-progress",
+                 "--limit", "1", "--margin", "1", "--crop-size", "32"]) == 0
+    s = _summary(tmp_path / "o2")
+    assert s["written"] == 1 and s["input_records"] == 1 and s["margin"] == 1 and s["crop_size"] == 32

@@ -133,3 +133,24 @@ def test_3ddfa_list_reader_rejects_bad_files(tmp_path):
     np.save(tmp_path / "p.npy", np.ones((2, 10), np.float32))
     with pytest.raises(DataFileError, match=r"expected an \(N, 62\)"):
         ddfa_lists.read_param_file(tmp_path / "p.npy")
+
+
+def test_mat3d_labels_with_text_cells_or_flat_landmarks_are_one_line_errors(tmp_path):
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    good = {"pt3d_68": np.stack([100 + 30 * np.cos(t), 100 + 40 * np.sin(t), np.zeros(68)]),
+            "Pose_Para": np.zeros((1, 7)), "Shape_Para": np.zeros((199, 1)), "Exp_Para": np.zeros((29, 1))}
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0], cells[0, 1] = np.array([1.0, 2.0]), "x"
+    cases = {"text.mat": ({**good, "Pose_Para": "abc"}, "Pose_Para is not a numeric array (found text)"),
+             "cell.mat": ({**good, "Exp_Para": cells},
+                          "Exp_Para is not a numeric array (found a cell array or struct)"),
+             "lmtext.mat": ({**good, "pt3d_68": "abc"}, "pt3d_68 is not a numeric array (found text)"),
+             "flat.mat": ({**good, "pt3d_68": np.zeros((3, 68))},
+                          "the 68 landmarks span no area (all on one point or line)")}
+    for name, (fields, message) in cases.items():
+        sio.savemat(tmp_path / name, fields)
+        with pytest.raises(DataFileError) as error:
+            mat3d.read_3d_mat(tmp_path / name)
+        assert str(error.value) == f"{tmp_path / name}: {message}"
+    sio.savemat(tmp_path / "good.mat", good)
+    assert mat3d.read_3d_mat(tmp_path / "good.mat").landmarks.shape == (68, 3)

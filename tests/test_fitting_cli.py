@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLE_IMAGE
+from hostile import png_bomb
 
 from tfface.cli.main import main
+from tfface.errors import DataFileError
 
 
 @pytest.fixture
@@ -69,3 +72,59 @@ def test_fit_refuses_bad_arguments(tmp_path, capsys):
     assert "no images found" in capsys.readouterr().err
     assert main(["fit", str(SAMPLE_IMAGE), "--layout", "celeba", "-o", str(tmp_path / "o")]) == 2
     assert "--identities" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, wanted", [
+    ("--max-nme", "nan", "a finite number > 0"), ("--max-nme", "inf", "a finite number > 0"),
+    ("--max-nme", "0", "a finite number > 0"), ("--max-nme", "-1", "a finite number > 0"),
+    ("--shard-size", "-1", "an integer >= 1"), ("--shard-size", "0", "an integer >= 1"),
+    ("--limit", "-1", "an integer >= 0"),
+])
+def test_out_of_range_options_are_usage_errors_before_any_fitting(option, value, wanted, tmp_path, capsys):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", str(SAMPLE_IMAGE), "-o", str(out), option, value])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"tfface fit: error: argument {option}: must be {wanted}, got '{value}'"
+    assert not out.exists()
+
+
+def test_label_photos_refuses_bad_bounds_before_fitting(tmp_path):
+    from tfface.fitting.labelling import label_photos
+
+    with pytest.raises(DataFileError, match="--max-nme must be a finite number > 0. Received: nan"):
+        label_photos([(SAMPLE_IMAGE, None)], tmp_path / "o", max_nme=float("nan"))
+    with pytest.raises(DataFileError, match="--shard-size must be >= 1. Received: -1"):
+        label_photos([(SAMPLE_IMAGE, None)], tmp_path / "o", shard_size=-1)
+    assert not (tmp_path / "o").exists()
+
+
+def test_each_failed_photo_is_one_stderr_line_and_the_good_one_is_kept(tmp_path, capsys, monkeypatch):
+    import cv2
+
+    monkeypatch.delenv("TFFACE_MAX_PIXELS", raising=False)
+    src = tmp_path / "fitin"
+    src.mkdir()
+    (src / "empty.jpg").write_bytes(b"")  # zero bytes
+    cv2.imwrite(str(src / "grey.jpg"), np.full((200, 200, 3), 128, np.uint8))  # no face
+    png_bomb(src / "bomb.png", 30000, 30000)  # 900 Mpx claimed: refused before decoding
+    shutil.copy(SAMPLE_IMAGE, src / "photo.jpg")
+    out = tmp_path / "fit1"
+    assert main(["fit", str(src), "-o", str(out)]) == 0
+    lines = re.findall(r"tfface[^\r\n]*", capsys.readouterr().err)  # between the progress bars
+    assert lines[0].startswith(f"tfface: skipped: {src / 'bomb.png'}: 900 Mpx image is over the pixel budget")
+    assert lines[1:3] == [f"tfface: skipped: {src / 'empty.jpg'}: cannot decode image (corrupt or not a .jpg file)",
+                          f"tfface: skipped: {src / 'grey.jpg'}: no face found"]
+    assert re.fullmatch(r"tfface fit: 1 kept, 0 flagged \(NME > 5%\), 3 failed; fit NME median [0-9.]+%, "
+                        rf"p95 [0-9.]+% -> {re.escape(str(out))}", lines[3]) and len(lines) == 4
+    summary = json.loads((out / "fit_summary.json").read_text())  # the reasons stay in the summary
+    assert summary["kept"] == 1 and summary["written_records"] == 1
+    failed = [str(src / n) for n in ("bomb.png", "empty.jpg", "grey.jpg")]
+    assert [f["image"] for f in summary["failed_images"]] == failed
+    assert summary["failed_images"][2]["reason"] == "no face found"
+    (src / "photo.jpg").unlink()  # nothing left to keep: exit 1, and no NaN statistics in the summary line
+    assert main(["fit", str(src), "-o", str(tmp_path / "fit2")]) == 1
+    lines = re.findall(r"tfface[^\r\n]*", capsys.readouterr().err)
+    assert len(lines) == 4
+    assert lines[3] == f"tfface fit: 0 kept, 0 flagged (NME > 5%), 3 failed; no fits -> {tmp_path / 'fit2'}"

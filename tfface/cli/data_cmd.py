@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from tfface.cli.args import bounded
 from tfface.detection import DETECTORS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from tfface.data.convert import FORMATS, TEACHERS
+    from tfface.data.convert import CROP_SIZE_RANGE, FORMATS, MARGIN_RANGE, TEACHERS
 
     data = sub.add_parser("data", help="dataset tools (convert to TFRecord shards)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -20,10 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the shards and summary.json")
     p.add_argument("--split", choices=("train", "val", "test"), default=None,
                    help="CelebA: keep this partition only; other formats: the split written into records")
-    p.add_argument("--shard-size", type=int, default=1000, help="input records per shard")
-    p.add_argument("--crop-size", type=int, default=None, help="stored crop side in pixels (default 160)")
-    p.add_argument("--margin", type=float, default=None, help="stored crop side / 3DDFA crop side (default 4/3)")
-    p.add_argument("--limit", type=int, default=None, help="convert the first N records only")
+    p.add_argument("--shard-size", type=bounded(int, 1), default=1000, help="input records per shard (>= 1)")
+    p.add_argument("--crop-size", type=bounded(int, *CROP_SIZE_RANGE), default=None,
+                   help=f"stored crop side in pixels, {CROP_SIZE_RANGE[0]}-{CROP_SIZE_RANGE[1]} (default 160)")
+    p.add_argument("--margin", type=bounded(float, *MARGIN_RANGE), default=None,
+                   help=f"stored crop side / 3DDFA crop side, {MARGIN_RANGE[0]:g}-{MARGIN_RANGE[1]:g}: at least 1 "
+                        "so the stored crop holds the whole 3DDFA crop (default 4/3)")
+    p.add_argument("--limit", type=bounded(int, 1), default=None, help="convert the first N (>= 1) records only")
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace model for photos without a face box (celeba, identity_folders)")
     p.add_argument("--image-dir", default="img_celeba", help="celeba: img_celeba or img_align_celeba")
@@ -42,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from tfface.data.convert import convert_dataset
 
     reader_args = {"split": args.split}
@@ -52,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
                            convention=args.convention)
     summary = convert_dataset(args.format, args.input, args.output, args.shard_size, args.crop_size, args.margin,
                               args.limit, args.detector, not args.no_progress, args.overwrite, args.teacher,
+                              on_problem=lambda line: tqdm.write(f"tfface: skipped: {line}", file=sys.stderr),
                               **reader_args)
     short = {k: summary[k] for k in ("written", "rejected", "rejected_by_reason", "per_task", "per_split",
                                      "resumed_shards", "reader_problems")}

@@ -4,8 +4,10 @@ preset, a SavedModel, a .tflite or an .onnx file, with metrics.json, report.md, 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from tfface.cli.args import bounded
 from tfface.models.presets import DEFAULT_PRESET, JOINT_PRESET
 from tfface.detection import DETECTORS
 
@@ -18,14 +20,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--data", type=Path, required=True, help="folder of AFLW2000-3D imageNNNNN.jpg + .mat")
     a.add_argument("--crop", choices=("gt", "detector"), default="gt",
                    help="crops from the ground-truth landmarks (the protocol) or from the detector (default: gt)")
-    a.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
+    a.add_argument("--limit", type=bounded(int, 1), default=None,
+                   help="only the first N (>= 1) images (sorted by name)")
     _common(a, "aflw2000")
     a.set_defaults(run=run_aflw2000, tensorflow=False)
 
     t = tasks.add_parser("attributes", help="CelebA per-attribute accuracy beside the majority-class baseline")
     t.add_argument("--data", type=Path, required=True, help="CelebA root (list_attr_celeba.txt, images, partition)")
     t.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
-    t.add_argument("--limit", type=int, default=None)
+    t.add_argument("--limit", type=bounded(int, 1), default=None, help="only the first N (>= 1) images")
     _common(t, "attributes", JOINT_PRESET)
     t.set_defaults(run=run_attributes, tensorflow=False)
 
@@ -54,21 +57,30 @@ def _common(p: argparse.ArgumentParser, name: str, model: str = DEFAULT_PRESET) 
                    help=f"preset name or folder, SavedModel folder, .tflite or .onnx file (default {model})")
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="BlazeFace: auto (short-range, then full-range + tiles where it finds no face), short, full")
-    p.add_argument("--refine", type=int, default=1, help="re-crops from the predicted landmarks")
+    p.add_argument("--refine", type=bounded(int, 0, 10), default=1, help="re-crops from the predicted landmarks (0-10)")
     p.add_argument("-o", "--output", type=Path, default=Path(f"eval_{name}"))
 
 
 def run_aflw2000(args: argparse.Namespace) -> int:
-    from tfface.evaluation.aflw2000 import evaluate_aflw2000
+    from tqdm import tqdm
+
+    from tfface.evaluation.aflw2000 import NothingEvaluated, evaluate_aflw2000
     from tfface.evaluation.aflw2000_report import nme_table, write_aflw2000_report
 
-    result = evaluate_aflw2000(args.model, args.data, args.crop, args.limit, args.detector, args.refine)
-    out = write_aflw2000_report(result, args.output, str(args.model))
+    try:
+        result = evaluate_aflw2000(args.model, args.data, args.crop, args.limit, args.detector, args.refine,
+                                   on_skip=lambda line: tqdm.write(f"tfface: skipped: {line}", file=sys.stderr))
+    except NothingEvaluated as e:  # every image skipped, each with its line above: nothing to report
+        print(f"tfface: error: none of the {len(e.skipped)} images in {args.data} could be evaluated "
+              "(each skipped above); no report written", file=sys.stderr)
+        return 1
     m = result["metrics"]
+    out = write_aflw2000_report(result, args.output, str(args.model))
     print(nme_table(m, str(args.model)))
     pose = m["pose_mae"]
+    skipped = f"; skipped {m['skipped']['total']} bad images (see metrics.json)" if m["skipped"]["total"] else ""
     print(f"3D NME {m['nme_3d']['mean']:.2f}%; pose MAE yaw {pose['yaw']:.2f}, pitch {pose['pitch']:.2f}, "
-          f"roll {pose['roll']:.2f} deg; missed faces {m['missed']['total']}; wrote {out}/")
+          f"roll {pose['roll']:.2f} deg; missed faces {m['missed']['total']}{skipped}; wrote {out}/")
     return 0
 
 

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfface.cli.args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="label photos with surrogate 3DMM params fitted to landmarks (TFRecords)")
@@ -24,9 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-identity", action="store_true", help="fit one shared identity per person")
     p.add_argument("--landmarks", choices=("network", "mediapipe"), default="network",
                    help="landmark source: the default model's 68 points or MediaPipe's 468 mapped to 68")
-    p.add_argument("--max-nme", type=float, default=5.0, help="flag fits whose residual NME %% exceeds this (default 5)")
-    p.add_argument("--limit", type=int, default=0, help="label at most this many photos (0: all)")
-    p.add_argument("--shard-size", type=int, default=1000, help="input records per TFRecord shard")
+    p.add_argument("--max-nme", type=bounded(float, above=0), default=5.0,
+                   help="flag fits whose residual NME %% exceeds this (> 0; default 5)")
+    p.add_argument("--limit", type=bounded(int, 0), default=0, help="label at most this many photos (0: all)")
+    p.add_argument("--shard-size", type=bounded(int, 1), default=1000, help="input records per TFRecord shard (>= 1)")
     p.add_argument("--source-name", default="fitted", help="dataset name stored in the records")
     p.add_argument("--overwrite", action="store_true",
                    help="delete the shards in OUT and start over (a rerun otherwise resumes only the same run)")
@@ -34,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from tfface.fitting.labelling import label_items, label_photos
 
     items = label_items(args.paths, args.layout, args.identities, args.limit)
@@ -41,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
                 if k not in ("run", "output", "overwrite", "command")}
     run_args["paths"] = [str(Path(p).resolve()) for p in args.paths]
     summary = label_photos(items, args.output, args.landmarks, args.per_identity, args.max_nme, args.shard_size,
-                           args.source_name, run_args, args.overwrite)
+                           args.source_name, run_args, args.overwrite,
+                           on_failed=lambda line: tqdm.write(f"tfface: skipped: {line}", file=sys.stderr))
     nme = summary["fit_nme_percent"]
-    print(f"tfface fit: {summary['kept']} kept, {summary['flagged']} flagged (NME > {args.max_nme}%), "
-          f"{summary['failed']} failed; fit NME median {nme.get('median', float('nan')):.2f}%, "
-          f"p95 {nme.get('p95', float('nan')):.2f}% -> {args.output}", file=sys.stderr)
+    fits = f"fit NME median {nme['median']:.2f}%, p95 {nme['p95']:.2f}%" if nme else "no fits"
+    print(f"tfface fit: {summary['kept']} kept, {summary['flagged']} flagged (NME > {args.max_nme:g}%), "
+          f"{summary['failed']} failed; {fits} -> {args.output}", file=sys.stderr)
     return 0 if summary["kept"] else 1

@@ -60,18 +60,30 @@ def read_3d_mat(path: str | os.PathLike) -> Mat3DLabel:
             raise DataFileError(f"{path}: pt2d holds {landmarks.shape[0]} points and there is no pt3d_68")
     if landmarks.shape[0] != 68:
         raise DataFileError(f"{path}: expected 68 landmarks, found {landmarks.shape[0]}")
-    pose_para = np.asarray(m["Pose_Para"], np.float64).reshape(-1)
+    if not (np.ptp(landmarks[:, 0]) > 0 and np.ptp(landmarks[:, 1]) > 0):  # no face box, no NME scale
+        raise DataFileError(f"{path}: the 68 landmarks span no area (all on one point or line)")
+    pose_para = _numbers(m, "Pose_Para", path).reshape(-1)
     if pose_para.shape[0] < 3 or not np.all(np.isfinite(pose_para[:3])):
         raise DataFileError(f"{path}: Pose_Para must start with finite pitch, yaw, roll; found {pose_para[:3]}")
     pitch, yaw, roll = np.degrees(pose_para[:3])
-    roi = np.asarray(m["roi"], np.float32).reshape(-1) if "roi" in m else None
+    roi = _numbers(m, "roi", path).reshape(-1).astype(np.float32) if "roi" in m else None
     return Mat3DLabel(path, landmarks.astype(np.float32), np.array([yaw, pitch, roll], np.float32),
-                      np.asarray(m["Shape_Para"], np.float32).reshape(-1),
-                      np.asarray(m["Exp_Para"], np.float32).reshape(-1), roi)
+                      _numbers(m, "Shape_Para", path).reshape(-1).astype(np.float32),
+                      _numbers(m, "Exp_Para", path).reshape(-1).astype(np.float32), roi)
+
+
+def _numbers(m: dict, key: str, path: Path) -> np.ndarray:
+    """m[key] as float64; text, cell arrays and structs are a DataFileError naming the key."""
+    try:
+        return np.asarray(m[key], np.float64)
+    except (TypeError, ValueError):
+        kinds = {"U": "text", "S": "text", "O": "a cell array or struct"}
+        kind = kinds.get(np.asarray(m[key]).dtype.kind, "other data")
+        raise DataFileError(f"{path}: {key} is not a numeric array (found {kind})") from None
 
 
 def _matrix(m: dict, key: str, path: Path, rows: tuple[int, ...]) -> np.ndarray:
-    a = np.asarray(m[key], np.float64)
+    a = _numbers(m, key, path)
     if a.ndim != 2 or a.shape[0] not in rows:
         raise DataFileError(f"{path}: {key} has shape {a.shape}, expected ({'/'.join(map(str, rows))}, N)")
     if not np.all(np.isfinite(a)):

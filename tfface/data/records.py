@@ -251,7 +251,7 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
                  jpeg_quality: int = 95, total: int | None = None, progress: bool = True,
                  locate: Locator | None = None, extra_summary: dict[str, Any] | None = None,
                  run: dict[str, Any] | None = None, overwrite: bool = False,
-                 teacher: Teacher | None = None) -> dict[str, Any]:
+                 teacher: Teacher | None = None, on_reject: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write records as `<prefix>-NNNNN.tfrecord` shards of `shard_size` INPUT records each; returns the summary.
 
     Resumable: shard i always holds input records [i*shard_size, (i+1)*shard_size) (in the order
@@ -259,7 +259,8 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
     counts; a rerun skips shards whose file and sidecar exist, only when `<prefix>.run.json` (tfface.data.
     manifest: shard arguments, `run` arguments, a digest of the records) matches this run; otherwise a
     one-line TffaceError says to start over with `overwrite`. Records that fail (missing or corrupt
-    image, bad labels, no face) are skipped, counted and listed with the reason. The summary (counts
+    image, bad labels, no face) are skipped, counted and listed with the reason, and `on_reject` (if
+    given) is called with each reason (one line naming the file) as it happens. The summary (counts
     per task, split and source; rejects) is also written to `<out_dir>/summary.json`.
     """
     from tqdm import tqdm
@@ -287,7 +288,8 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
         if path.is_file() and sidecar.is_file():  # the sidecar is written (atomically) after the shard
             stats.append({**json.loads(sidecar.read_text()), "resumed": True})
         else:
-            stats.append(_write_one_shard(chunk, path, crop_size, margin, jpeg_quality, bar, locate, teacher))
+            stats.append(_write_one_shard(chunk, path, crop_size, margin, jpeg_quality, bar, locate, teacher,
+                                          on_reject))
             write_json_atomic(sidecar, stats[-1], indent=None)
         bar.update(len(chunk) if stats[-1].get("resumed") else 0)
         index += 1
@@ -299,7 +301,8 @@ def write_shards(records: Iterable[FaceRecord], out_dir: str | os.PathLike, pref
 
 
 def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin: float, quality: int,
-                     bar: Any, locate: Locator | None, teacher: Teacher | None = None) -> dict[str, Any]:
+                     bar: Any, locate: Locator | None, teacher: Teacher | None = None,
+                     on_reject: Callable[[str], None] | None = None) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     rejected: list[dict[str, str]] = []
     tmp = path.with_suffix(".tfrecord.tmp")
@@ -311,6 +314,8 @@ def _write_one_shard(chunk: list[FaceRecord], path: Path, crop_size: int, margin
             except Exception as e:  # noqa: BLE001 - whatever one record does, it is that record's reason
                 rejected.append({"key": record.key, "reason": str(e) if isinstance(e, TffaceError)
                                  else f"{record.key}: {describe(e)}"})
+                if on_reject is not None:
+                    on_reject(rejected[-1]["reason"])
             else:
                 counts["written"] += 1
                 counts[f"split/{record.split}"] += 1

@@ -5,23 +5,28 @@
   (sample std of the three), "all_images"} in %; metrics["pose_mae"]: {"yaw", "pitch", "roll", "mean"}
   in degrees against Pose_Para; metrics["missed"]: faces the detector did not find (detector crops).
 Missed faces are excluded from the NME and pose figures and counted separately; the CED counts them as
-failures (its curve ends below 1).
+failures (its curve ends below 1). Images whose label (.mat) or photo cannot be used (missing keys, NaN,
+wrong shapes, unreadable files) are skipped: result["skipped"] and metrics["skipped"] list them with
+the reason, and they are in no figure. When every image is skipped, NothingEvaluated is raised.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tfface.data.mat3d import aflw2000_pairs, read_3d_mat
+from tfface.data.mat3d import Mat3DLabel, aflw2000_pairs, read_3d_mat
 from tfface.errors import DataFileError
 from tfface.evaluation import landmarks as lm
 from tfface.evaluation.crops import DetectorCrops, Prediction, predict_roi
 from tfface.evaluation.runner import Runner, as_runner
+from tfface.io.guard import describe
 from tfface.morphable.crop import roi_from_landmarks
 from tfface.io.images import read_image
 
@@ -33,22 +38,39 @@ CROP_RULES = {
 POSE_NAMES = ("yaw", "pitch", "roll")
 
 
+class NothingEvaluated(DataFileError):
+    """Every image was skipped; `skipped` lists them ({"image", "reason", "problem"})."""
+
+    def __init__(self, message: str, skipped: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
 def evaluate_aflw2000(runner: Runner | str, data_dir: str | os.PathLike, crop: str = "gt",
                       limit: int | None = None, detector: str = "auto", refine: int = 1,
-                      progress: bool = True) -> dict[str, Any]:
-    """Evaluate a runner (or a spec `load_runner` opens) on an AFLW2000-3D folder (any subset)."""
+                      progress: bool = True, on_skip: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate a runner (or a spec `load_runner` opens) on an AFLW2000-3D folder (any subset: the
+    first `limit` >= 1 images by name). A bad label or photo is skipped and listed (see the module
+    docstring); `on_skip` is called with its one line ("FILE: reason") as it is skipped."""
     if crop not in CROP_RULES:
         raise ValueError(f"crop must be one of {sorted(CROP_RULES)}. Received: crop={crop!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (or None for all images). Received: limit={limit}")
     runner = as_runner(runner)
     pairs = aflw2000_pairs(data_dir)[:limit]
     detect = DetectorCrops(runner, detector, refine=refine) if crop == "detector" else None
-    rows = []
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
     try:
         for image_path, mat_path in tqdm(pairs, desc=f"AFLW2000-3D ({crop} crops)", disable=not progress):
-            label = read_3d_mat(mat_path)
-            if not label.has_3d_landmarks:
-                raise DataFileError(f"{mat_path}: no pt3d_68 (AFLW2000-3D labels hold 3x68 landmarks)")
-            image = read_image(image_path)
+            try:
+                label, image = _read_pair(image_path, mat_path)
+            except DataFileError as e:
+                skipped.append({"image": image_path.name, "reason": str(e),
+                                "problem": _without_file(str(e), image_path, mat_path)})
+                if on_skip is not None:
+                    on_skip(str(e))
+                continue
             gt = label.landmarks
             if detect is None:
                 pred = predict_roi(runner, image, roi_from_landmarks(gt))
@@ -59,7 +81,36 @@ def evaluate_aflw2000(runner: Runner | str, data_dir: str | os.PathLike, crop: s
     finally:
         if detect is not None:
             detect.close()
-    return {"metrics": summarize(rows, crop, _crop_rule(crop, detector, refine), Path(data_dir)), "rows": rows}
+    if not rows:
+        raise NothingEvaluated(f"{data_dir}: none of the {len(skipped)} images could be evaluated "
+                               f"(e.g. {skipped[0]['reason']})", skipped)
+    metrics = summarize(rows, crop, _crop_rule(crop, detector, refine), Path(data_dir), skipped)
+    return {"metrics": metrics, "rows": rows, "skipped": skipped}
+
+
+def _read_pair(image_path: Path, mat_path: Path) -> tuple[Mat3DLabel, np.ndarray]:
+    """The label and photo of one image; whatever is wrong with either is a DataFileError naming the file."""
+    label = _guarded(read_3d_mat, mat_path)
+    if not label.has_3d_landmarks:
+        raise DataFileError(f"{mat_path}: no pt3d_68 (AFLW2000-3D labels hold 3x68 landmarks)")
+    return label, _guarded(read_image, image_path)
+
+
+def _guarded(read: Callable[[Path], Any], path: Path) -> Any:
+    try:
+        return read(path)
+    except DataFileError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever one file does, it is that file's one line
+        raise DataFileError(f"{path}: {describe(e)}") from e
+
+
+def _without_file(line: str, *paths: Path) -> str:
+    """"/data/image00020.mat: pt3d_68 contains NaN ..." -> "pt3d_68 contains NaN ..." (for counting)."""
+    for path in paths:
+        if line.startswith(f"{path}: "):
+            return line[len(f"{path}: "):]
+    return line
 
 
 def _crop_rule(crop: str, detector: str, refine: int) -> str:
@@ -81,8 +132,10 @@ def _row(name: str, pose_gt: np.ndarray, gt: np.ndarray, pred: Prediction | None
     return row
 
 
-def summarize(rows: list[dict[str, Any]], crop: str, crop_rule: str, data_dir: Path) -> dict[str, Any]:
-    """Per-image rows -> the protocol's figures (see the module docstring)."""
+def summarize(rows: list[dict[str, Any]], crop: str, crop_rule: str, data_dir: Path,
+              skipped: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Per-image rows (and the skipped images) -> the protocol's figures (see the module docstring)."""
+    skipped = skipped or []
     found = [r for r in rows if r["found"]]
     bins = np.array([lm.YAW_BINS.index(r["yaw_bin"]) for r in found], int)
     metrics: dict[str, Any] = {
@@ -95,6 +148,10 @@ def summarize(rows: list[dict[str, Any]], crop: str, crop_rule: str, data_dir: P
                    **{b: sum(r["yaw_bin"] == b and not r["found"] for r in rows) for b in lm.YAW_BINS},
                    "images": [r["image"] for r in rows if not r["found"]],
                    "counted_as": "excluded from NME and pose figures; failures in the CED"},
+        "skipped": {"total": len(skipped),
+                    "by_reason": dict(Counter(s["problem"] for s in skipped).most_common()),
+                    "images": [{"image": s["image"], "reason": s["reason"]} for s in skipped],
+                    "counted_as": "bad label or unreadable photo: in no figure, not in `images`, not in the CED"},
     }
     for key in ("nme_2d", "nme_3d"):
         metrics[key] = lm.binned_means(np.array([r[key] for r in found]), bins)

@@ -50,6 +50,11 @@ def report_markdown(metrics: dict[str, Any], model: str) -> str:
                        [["mean abs error", pose["yaw"], pose["pitch"], pose["roll"], pose["mean"]],
                         ["median abs error", *metrics["pose_median_abs_err"].values(), None]]), "",
     ]
+    skipped = metrics.get("skipped", {}).get("total", 0)
+    if skipped:
+        why = "; ".join(f"{reason} ({n})" for reason, n in metrics["skipped"]["by_reason"].items())
+        lines += [f"Skipped images: {skipped} (bad label or unreadable photo; in no figure, listed in "
+                  f"metrics.json): {why}.", ""]
     if metrics["crop"] == "detector":
         lines += [f"Missed faces: {missed['total']} ({', '.join(f'{b}: {missed[b]}' for b in YAW_BINS)}), "
                   f"{missed['counted_as']}.", ""]

@@ -4,6 +4,8 @@ TFRecord shards (tfface.data.records), `labels.jsonl` and `fit_summary.json`."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,11 @@ def label_items(paths: list[Path], layout: str = "folder", identities: Path | No
 def label_photos(items: list[tuple[Path, str | None]], output: Path, landmarks: str = "network",
                  per_identity: bool = False, max_nme: float = 5.0, shard_size: int = 1000,
                  source_name: str = "fitted", run_args: dict[str, Any] | None = None,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False, on_failed: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit every photo's faces and write shards, labels.jsonl and fit_summary.json into `output`;
     returns the summary. `max_nme` is in percent. A rerun into `output` resumes only when `run_args`
-    (what the run was asked) match the stored manifest; `overwrite` starts over."""
+    (what the run was asked) match the stored manifest; `overwrite` starts over. `on_failed` is called
+    with one line, "FILE: reason", per photo that fails (unreadable, no face, refused) as it fails."""
     from tfface.data.manifest import build_manifest, check_resume
     from tfface.data.records import FaceRecord, write_shards
     from tfface.io.outputs import write_json_atomic
@@ -47,14 +50,18 @@ def label_photos(items: list[tuple[Path, str | None]], output: Path, landmarks: 
     from tfface.landmarks.sources import landmark_source
     from tfface.quiet import native_stderr_silenced
 
-    if max_nme <= 0:
-        raise DataFileError(f"--max-nme must be > 0. Received: {max_nme}")
+    if not (math.isfinite(max_nme) and max_nme > 0):
+        raise DataFileError(f"--max-nme must be a finite number > 0. Received: {max_nme}")
+    if shard_size < 1:
+        raise DataFileError(f"--shard-size must be >= 1. Received: {shard_size}")
     run_args = run_args or {}
     check_resume(output, "fitted", build_manifest("fitted", {}, run_args, []), overwrite,
                  keys=("tfface_version", "run"))  # before minutes of fitting
     with native_stderr_silenced():
         source = landmark_source(landmarks)
     labelled = LabelRun()
+    if on_failed is not None:
+        labelled.failed = _Reported(on_failed)
     try:
         found = find_landmarks(items, source, labelled)
     finally:
@@ -76,8 +83,23 @@ def label_photos(items: list[tuple[Path, str | None]], output: Path, landmarks: 
                                  "params": [float(f"{v:.6g}") for v in f.params],
                                  "pose": [round(float(v), 3) for v in f.pose], "nme": round(f.nme, 5)}) + "\n")
     shards = write_shards(records, output, prefix="fitted", shard_size=shard_size, total=len(records), run=run_args,
-                          extra_summary={"fit": {k: v for k, v in summary.items() if k not in ("flagged_faces", "failed_images")}})
+                          extra_summary={"fit": {k: v for k, v in summary.items()
+                                                 if k not in ("flagged_faces", "failed_images")}},
+                          on_reject=on_failed)
     summary["written_records"] = shards["written"]
     summary["classes"] = classes
     write_json_atomic(output / "fit_summary.json", summary)  # strict JSON: NaN statistics as null
     return summary
+
+
+class _Reported(list):
+    """LabelRun.failed that also hands each failure, as one "FILE: reason" line, to `report`."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__()
+        self.report = report
+
+    def append(self, item: dict[str, str]) -> None:
+        super().append(item)
+        image, reason = item["image"], item["reason"]
+        self.report(reason if reason.startswith(f"{image}: ") else f"{image}: {reason}")
