@@ -41,6 +41,12 @@ class LabelRun:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     nmes: list[float] = field(default_factory=list)
+    on_failed: Callable[[str], None] | None = None  # told each failure as one "FILE: reason" line, as it happens
+
+    def fail(self, path: Path, reason: str) -> None:
+        self.failed.append({"image": str(path), "reason": reason})
+        if self.on_failed is not None:
+            self.on_failed(reason if reason.startswith(f"{path}: ") else f"{path}: {reason}")
 
     def summary(self, max_nme: float, mode: str, source: str) -> dict[str, Any]:
         n = np.asarray(self.nmes) * 100
@@ -62,10 +68,10 @@ def find_landmarks(items: Sequence[tuple[Path, str | None]], source: Callable[[n
         try:
             faces = source(read_image(path))
         except Exception as e:  # noqa: BLE001 - whatever one photo does, it is that photo's line
-            run.failed.append({"image": str(path), "reason": str(e) if isinstance(e, TffaceError) else f"{path}: {describe(e)}"})
+            run.fail(path, str(e) if isinstance(e, TffaceError) else f"{path}: {describe(e)}")
             continue
         if not faces:
-            run.failed.append({"image": str(path), "reason": "no face found"})
+            run.fail(path, "no face found")
             continue
         found.append((path, person, faces[0]))
     return found

@@ -59,9 +59,7 @@ def label_photos(items: list[tuple[Path, str | None]], output: Path, landmarks: 
                  keys=("tfface_version", "run"))  # before minutes of fitting
     with native_stderr_silenced():
         source = landmark_source(landmarks)
-    labelled = LabelRun()
-    if on_failed is not None:
-        labelled.failed = _Reported(on_failed)
+    labelled = LabelRun(on_failed=on_failed)
     try:
         found = find_landmarks(items, source, labelled)
     finally:
@@ -90,16 +88,3 @@ def label_photos(items: list[tuple[Path, str | None]], output: Path, landmarks: 
     summary["classes"] = classes
     write_json_atomic(output / "fit_summary.json", summary)  # strict JSON: NaN statistics as null
     return summary
-
-
-class _Reported(list):
-    """LabelRun.failed that also hands each failure, as one "FILE: reason" line, to `report`."""
-
-    def __init__(self, report: Callable[[str], None]) -> None:
-        super().__init__()
-        self.report = report
-
-    def append(self, item: dict[str, str]) -> None:
-        super().append(item)
-        image, reason = item["image"], item["reason"]
-        self.report(reason if reason.startswith(f"{image}: ") else f"{image}: {reason}")
