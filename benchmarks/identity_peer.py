@@ -11,7 +11,8 @@ with a note when absent) embeds the same face with its own 5-point alignment. Pa
 pairs with a fixed seed. Columns: accuracy of a threshold chosen on one half of the pairs and scored
 on the other; LFW-style 10-fold accuracy (dlib also on tfface's own 120 px crop, upsampled by its chip
 step: what dlib makes of the pixels tfface reads, i.e. what a larger input could at most give back); AUC; TAR at FAR 1 %; median ms per face of the embedding
-step alone (1 thread, crop/chip + network), and the ratio to tfface's.
+step alone (1 thread, crop/chip + network; tfface: both views when the preset averages its embedding
+over the crop and the aligned crop), and the ratio to tfface's.
 `--photos DIR` (a folder per person): every pair of its photos at each model's threshold at FAR 1 % on
 the held-out pairs (what `tfface verify` ships): the different-person pairs accepted, by name, and the
 same-person pairs accepted.
@@ -65,12 +66,13 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
             face = largest_face(faces)
             t0 = time.perf_counter()
             crop = rec.crops(image, face.roi_box[None])
-            emb = rec.runner(crop)["embedding"][0]
+            emb = embed_face(rec.runner, image, face, crop)
             rows["ms_tfface"].append(1000 * (time.perf_counter() - t0))
+            assert np.allclose(emb, face.embedding, atol=1e-5)  # what `tfface verify` compares
             rows["tfface"].append(emb)
             for name, runner in extra.items():  # the network alone: the crop is tfface's above
                 t0 = time.perf_counter()
-                rows[name].append(runner(crop)["embedding"][0])
+                rows[name].append(embed_face(runner, image, face, crop))
                 rows[f"ms_{name}"].append(1000 * (time.perf_counter() - t0))
             rows["identity"].append(person)
             if teacher is not None:
@@ -82,6 +84,16 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
                 rows["dlib_crop"].append(teacher(crop[0], (face.landmarks - [*face.roi_box[:2], 0]) * crop.shape[1] / side))
                 rows["ms_dlib_crop"].append(1000 * (time.perf_counter() - t0))
     return {k: np.array(v) for k, v in rows.items()}
+
+
+def embed_face(runner, image: np.ndarray, face, crop: np.ndarray) -> np.ndarray:
+    """The face's embedding from its crop, and (a preset with an identity template) its aligned second view."""
+    from tfface.inference.face_path import RoiPass, with_aligned_embedding
+
+    p = RoiPass(face.roi_box[None], runner(crop), face.landmarks[None], face.pose[None])
+    if runner.identity_template is not None:
+        p = with_aligned_embedding(image, p, runner, runner.identity_template, runner.image_size)
+    return p.outputs["embedding"][0]
 
 
 def photo_folder(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:

@@ -12,9 +12,10 @@
         --wild-quota 8 --identity-weight 0 --refine-epochs 20
     tfface train --config runs/joint/train_joint13gen8.yaml
     python examples/make_joint_preset.py report --celeba ../shared/data/celeba -o runs/joint \
-        --experiments joint13gen joint13gen8 --mirror joint13gen8
-    python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8 --mirror
-        (-> tfface/assets/presets/tfface_mb05_joint, its branch reading the crop and its mirror image)
+        --experiments joint13gen joint13gen8 --mirror joint13gen8 --aligned joint13gen8
+    python examples/make_joint_preset.py ship -o runs/joint --run joint13gen8 --mirror --aligned
+        (-> tfface/assets/presets/tfface_mb05_joint, its branch reading the crop and its mirror image, its
+        embedding averaged with that of the aligned crop)
 
     measured, not shipped: `refine -o runs/joint [--last-stride 1]` (the branch pooled by a global depthwise
     conv), then tfface train --config runs/joint/train_joint13gdc.yaml; teacher-labelled morphs:
@@ -38,8 +39,10 @@ conv1 stays shared with the 3DMM path), started from the joint run, so identity 
 that the frozen regressor tuned for geometry. `report`: AFLW2000-3D NME, attributes (thresholds chosen on validation), verification
 with the threshold at FAR 1 %, 1 - cos to the teacher on val photos and on the held-out people, and dlib
 on the same pairs; `--experiments` adds a row per other run folder, `--mirror` one per run scored with its
-branch mirror-averaged (tfface.models.mirror). `ship`: the preset with those thresholds and its packaged
-model.tflite (`--mirror`: mirror-averaged, as scored).
+branch mirror-averaged (tfface.models.mirror), `--aligned` one per run whose embedding is averaged with that
+of the face's aligned crop (CelebA's aligned geometry, `identity_template`; mirror-averaged too when the run
+is also given to `--mirror`). `ship`: the preset with those thresholds and its packaged model.tflite
+(`--mirror`, `--aligned`: as scored).
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def aligned_template(celeba: Path, cache: Path, count: int = 200) -> dict[str, n
                     marks.append(largest_face(faces).landmarks)
         np.savez(path, roi=np.median(rois, axis=0), landmarks=np.median(marks, axis=0))
     return dict(np.load(path))
+
+
+def identity_template(celeba: Path, out: Path) -> dict[str, list]:
+    """The aligned faces' median landmarks and crop box: where the embedding's aligned second view puts
+    every face (`tfface.morphable.crop.warp_aligned`), as stored in a preset's `identity_template`."""
+    t = aligned_template(celeba, out / "labels")
+    return {"landmarks": np.round(t["landmarks"][:, :2], 3).tolist(), "roi": [float(v) for v in t["roi"]]}
 
 
 def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str) -> tuple | None:
@@ -458,10 +468,11 @@ def copy_matching_weights(source, target) -> int:
     return copied
 
 
-def load_run(run: Path, name: str, weights: str | None = None, mirror: bool = False):
+def load_run(run: Path, name: str, weights: str | None = None, mirror: bool = False, template: dict | None = None):
     """A trained run's model.keras as a Preset (the teacher's preprocessor, param stats and 68-point
     model); `weights`: a phase's weights file in the run instead of the final ones; `mirror`: its
-    branch mirror-averaged (tfface.models.mirror), as the shipped preset runs."""
+    branch mirror-averaged (tfface.models.mirror), as the shipped preset runs; `template`: its
+    embedding also reads the aligned crop (`identity_template`)."""
     import keras
 
     import tfface.models.face_model  # noqa: F401  (registers FaceModel)
@@ -473,7 +484,8 @@ def load_run(run: Path, name: str, weights: str | None = None, mirror: bool = Fa
         model.load_weights(run / weights)
     if mirror:
         model = inference_copy(model, mirror_average=True)
-    return Preset(name, model, teacher.preprocessor, teacher.param_stats, teacher.shape_model, teacher.config)
+    config = teacher.config if template is None else {**teacher.config, "identity_template": template}
+    return Preset(name, model, teacher.preprocessor, teacher.param_stats, teacher.shape_model, config)
 
 
 TRAIN_SAMPLE = 400  # in-the-wild training photos the report embeds to compare the fit with val and test
@@ -481,12 +493,16 @@ TRAIN_SAMPLE = 400  # in-the-wild training photos the report embeds to compare t
 
 def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
     """val (threshold choice), test and test_aligned (held-out people): 120 px crops cut at the labelled
-    rois by the one crop rule, identities, attributes (-1 where unlabelled) and dlib's embeddings."""
+    rois by the one crop rule, the aligned crops of the embedding's second view, identities, attributes
+    (-1 where unlabelled) and dlib's embeddings."""
     from tfface.data.celeba import read_attributes
     from tfface.io.images import read_image
     from tfface.models.preprocessor import FacePreprocessor
+    from tfface.morphable.crop import warp_aligned
+    from tfface.runtimes import identity_template as template_arrays
 
     t = cached_labels(out)
+    template = template_arrays({"identity_template": identity_template(celeba, out)})
     _, attr = read_attributes(next(celeba.glob("list_attr_celeba*.txt")))
     group, held = data_groups(t, out)
     pre = FacePreprocessor()
@@ -498,12 +514,15 @@ def eval_sets(celeba: Path, out: Path) -> dict[str, dict[str, np.ndarray]]:
             idx = np.sort(np.random.default_rng(0).permutation(idx)[:TRAIN_SAMPLE])
         if not len(idx):
             continue
-        crops = np.stack([pre.crop(read_image(celeba / str(t["folder"][i]) / str(t["names"][i])), t["rois"][i])
-                          for i in tqdm(idx, desc=f"{name} crops")])
+        crops, aligned = [], []
+        for i in tqdm(idx, desc=f"{name} crops"):
+            image = read_image(celeba / str(t["folder"][i]) / str(t["names"][i]))
+            crops.append(pre.crop(image, t["rois"][i]))
+            aligned.append(warp_aligned(image, t["landmarks"][i], template, pre.image_size))
         labels = np.array([(attr[str(t["names"][i])] > 0) if str(t["names"][i]) in attr else np.full(40, -1)
                            for i in idx], np.int8)
-        sets[name] = {"crops": crops, "identity": t["identity"][idx], "attributes": labels, "teacher": t["teacher"][idx],
-                      "target": target[idx]}
+        sets[name] = {"crops": np.stack(crops), "aligned": np.stack(aligned), "identity": t["identity"][idx],
+                      "attributes": labels, "teacher": t["teacher"][idx], "target": target[idx]}
     return sets
 
 
@@ -519,10 +538,15 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
     from tfface.evaluation.aflw2000 import evaluate_aflw2000
     from tfface.evaluation.attributes import attribute_metrics, choose_thresholds
     from tfface.evaluation.verification import embedding_verification
+    from tfface.inference.face_path import embedding_mean
     from tfface.models.attributes import ATTRIBUTE_NAMES
 
     result = {"aflw2000": evaluate_aflw2000(runner, aflw, crop="gt", limit=aflw_limit, progress=False)["metrics"]}
     out = {name: run_outputs(runner, s["crops"]) for name, s in sets.items()}
+    if runner.identity_template is not None:  # the embedding's aligned second view, as FaceReconstructor runs it
+        for name, s in sets.items():
+            second = run_outputs(runner, s["aligned"], ("embedding",))["embedding"]
+            out[name]["embedding"] = embedding_mean(out[name]["embedding"], second)
     if "attributes" in out["test"]:
         val = sets["val"]["attributes"][:, 0] >= 0 if "val" in sets else np.zeros(0, bool)
         thresholds = (choose_thresholds(out["val"]["attributes"][val], sets["val"]["attributes"][val]) if val.any()
@@ -545,42 +569,50 @@ def evaluate_run(runner, sets: dict, aflw: Path, aflw_limit: int | None = None) 
     return result
 
 
-def row_name(run: str, mirror: bool = False) -> str:
+def row_name(run: str, mirror: bool = False, aligned: bool = False) -> str:
     """A run folder's row in report.json."""
-    return RUNS.get(run, f"{run} (experiment)") + (MIRROR_ROW if mirror else "")
+    return RUNS.get(run, f"{run} (experiment)") + (MIRROR_ROW if mirror else "") + (ALIGNED_ROW if aligned else "")
 
 
 MIRROR_ROW = ", mirror-averaged branch"
+ALIGNED_ROW = ", embedding + aligned second view"
 
 
 def report(celeba: Path, out: Path, aflw: Path, aflw_limit: int | None = None, baselines: bool = True,
-           experiments: list[str] = (), mirror: list[str] = ()) -> dict:
+           experiments: list[str] = (), mirror: list[str] = (), aligned: list[str] = ()) -> dict:
     """Every run (and, with `baselines`, the presets) on the held-out people; `experiments`: more run
     folders under OUT (e.g. a continuation not shipped), a row each, so every figure quoted comes from here;
-    `mirror`: runs (of either) to score again with their branch mirror-averaged, a row each."""
+    `mirror`: runs (of either) to score again with their branch mirror-averaged, a row each; `aligned`:
+    runs to score with the embedding's aligned second view (mirror-averaged if also in `mirror`)."""
     from tfface.evaluation.verification import embedding_verification
     from tfface.io.outputs import write_json_atomic
     from tfface.runtimes import KerasRunner
 
     sets = eval_sets(celeba, out)
-    runs = {row_name(run): (out / run, False) for run in RUNS}  # row -> (run folder, mirror-averaged) or preset
+    runs = {row_name(run): (out / run, False, False) for run in RUNS}  # row -> (folder, mirror, aligned) or preset
     if baselines:
         runs = {"teacher (converted 3DDFA_V2)": "tfface_mb05_3ddfa", "previous joint preset": "tfface_mb05_joint",
-                **runs, "joint, shared backbone trained end to end": (out / "joint_shared", False),
-                "3DMM only": (out / "3dmm_only", False)}
+                **runs, "joint, shared backbone trained end to end": (out / "joint_shared", False, False),
+                "3DMM only": (out / "3dmm_only", False, False)}
     for name in experiments:
         if not (out / name / "model.keras").is_file():
             raise SystemExit(f"{out / name}: no model.keras (an experiment to report is a trained run folder)")
-        runs[f"{name} (experiment)"] = (out / name, False)  # a second row even for a run of RUNS
+        runs[f"{name} (experiment)"] = (out / name, False, False)  # a second row even for a run of RUNS
     for name in mirror:
         if not (out / name / "model.keras").is_file():
             raise SystemExit(f"{out / name}: no model.keras (a run to mirror-average is a trained run folder)")
-        runs[row_name(name, mirror=True)] = (out / name, True)
+        runs[row_name(name, mirror=True)] = (out / name, True, False)
+    for name in aligned:
+        if not (out / name / "model.keras").is_file():
+            raise SystemExit(f"{out / name}: no model.keras (a run to score with the aligned view is a trained run folder)")
+        runs[row_name(name, mirror=name in mirror, aligned=True)] = (out / name, name in mirror, True)
+    template = identity_template(celeba, out) if aligned else None
     results = {}
     for name, spec in runs.items():
         if not isinstance(spec, str) and not (spec[0] / "model.keras").is_file():
             continue
-        preset = spec if isinstance(spec, str) else load_run(spec[0], name, mirror=spec[1])
+        preset = spec if isinstance(spec, str) else load_run(spec[0], name, mirror=spec[1],
+                                                             template=template if spec[2] else None)
         results[name] = evaluate_run(KerasRunner(preset), sets, aflw, aflw_limit)
         print(name, json.dumps(results[name]["aflw2000"]["nme_2d"]))
     teacher = {"verification": embedding_verification(sets["test"]["teacher"], sets["test"]["identity"])}
@@ -629,36 +661,40 @@ def shape_directions(preset, sets: dict) -> list[list[float]]:
 
 
 def ship(out: Path, target: Path, run: str = "joint13", mirror: bool = False,
-         celeba: Path = Path("../shared/data/celeba")) -> None:
+         celeba: Path = Path("../shared/data/celeba"), aligned: bool = False) -> None:
     """A joint run (`run`: its folder under OUT) as the shipped preset, with the verification threshold at
     FAR 1 % on the held-out pairs, the attribute thresholds chosen on val and the attribute -> 3DMM
     directions `tfface edit` moves its 3D face by; `mirror`: its branch mirror-averaged (scored by
-    `report --mirror RUN`)."""
+    `report --mirror RUN`); `aligned`: its embedding also reads the aligned crop (`report --aligned RUN`)."""
     from tfface.inference.editing import SHAPE_DIRECTIONS
     from tfface.models.packaging import package_preset
     from tfface.models.presets import DEFAULT_PRESET, load_preset, save_preset
 
     results = json.loads((out / "report.json").read_text())
-    row = row_name(run, mirror)
+    row = row_name(run, mirror, aligned)
     if row not in results:
-        how = f" --mirror {run}" if mirror else "" if run in RUNS else f" --experiments {run}"
+        how = ((f" --mirror {run}" if mirror else "") + (f" --aligned {run}" if aligned else "")
+               or ("" if run in RUNS else f" --experiments {run}"))
         raise SystemExit(f"{out / 'report.json'} has no results for the run '{run}': train it, then run 'report{how}'")
     joint = results[row]
     teacher = load_preset(DEFAULT_PRESET)
-    preset = load_run(out / run, run, mirror=mirror)
+    template = identity_template(celeba, out) if aligned else None
+    preset = load_run(out / run, run, mirror=mirror, template=template)
     model = preset.model
     extra = {"description": "MobileNetV1 x0.5 joint model: 3DMM (62 params) + 40 CelebA attributes + 128-d "
                             "identity embedding distilled from dlib's ResNet, fine-tuned from tfface_mb05_3ddfa "
                             f"on the CelebA sample; identity and attributes read their own copy of the last "
                             f"{model.branch_blocks} backbone blocks"
-                            + (", on the crop and its mirror image, averaged" if mirror else ""),
+                            + (", on the crop and its mirror image, averaged" if mirror else "")
+                            + ("; the embedding is averaged with that of the face's aligned crop" if aligned else ""),
              "licence": "weights trained on CelebA photos: non-commercial research use only (see README)",
              "verification_threshold": round(float(joint["verification"]["threshold_at_far"]), 4),
              "verification_far": joint["verification"]["far"],
              "attribute_thresholds": joint["attribute_thresholds"],
              "held_out_report": {k: v for k, v in joint.items() if k not in ("aflw2000", "attribute_thresholds")},
              "aflw2000_nme_2d": joint["aflw2000"]["nme_2d"],
-             SHAPE_DIRECTIONS: shape_directions(preset, eval_sets(celeba, out))}
+             SHAPE_DIRECTIONS: shape_directions(preset, eval_sets(celeba, out)),
+             **({"identity_template": template} if aligned else {})}
     save_preset(model, target, teacher.param_stats, teacher.preprocessor, extra=extra)
     parity = package_preset(target)  # the model.tflite inference runs, checked against the Keras weights
     print(f"packaged {target / 'model.tflite'}: {parity}")
@@ -688,6 +724,9 @@ def main() -> None:
     parser.add_argument("--mirror", nargs="*", default=None,
                         help="report: run folders to score again with a mirror-averaged branch; ship, refine "
                              "(no values): ship / train the run that way")
+    parser.add_argument("--aligned", nargs="*", default=None,
+                        help="report: runs to score with the embedding's aligned second view; ship (no values): "
+                             "ship the run that way")
     parser.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000_3d"))
     parser.add_argument("--labels", choices=["teacher", "fitted"], default="teacher",
                         help="3DMM labels: the regressor's own predictions, or shared-identity fits to its landmarks")
@@ -717,9 +756,11 @@ def main() -> None:
                       args.wild_quota, args.identity_weight, args.name, args.morph_quota, args.mirror is not None)
         print(f"wrote {path}")
     elif args.stage == "report":
-        report(args.celeba, args.output, args.aflw, experiments=args.experiments, mirror=args.mirror or [])
+        report(args.celeba, args.output, args.aflw, experiments=args.experiments, mirror=args.mirror or [],
+               aligned=args.aligned or [])
     else:
-        ship(args.output, args.target, args.run, mirror=args.mirror is not None, celeba=args.celeba)
+        ship(args.output, args.target, args.run, mirror=args.mirror is not None, celeba=args.celeba,
+             aligned=args.aligned is not None)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,43 @@ def test_roi_from_box_is_square():
     roi = roi_from_box(np.array([0, 1, 100, 100], np.float32))
     assert roi[2] - roi[0] == roi[3] - roi[1] == 157
     np.testing.assert_array_equal(roi, [-28, -14, 129, 143])
+
+
+def test_similarity_recovers_a_known_transform_and_ignores_reflection():
+    from tfface.morphable.crop import similarity
+
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(51, 2)) * 40
+    angle, scale, shift = np.radians(17.0), 1.6, np.array([12.0, -7.0])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    m = similarity(src, src @ (scale * rot).T + shift)
+    assert np.allclose(m, np.hstack([scale * rot, shift[:, None]]), atol=1e-9)
+    mirrored = similarity(src, src * [-1, 1])  # a reflection is not a similarity: the best rotation instead
+    assert np.linalg.det(mirrored[:, :2]) > 0
+
+
+def test_aligned_crop_undoes_a_rotated_scaled_photo():
+    """The sample photo turned by 25 degrees and shrunk, its landmarks moved with it, gives the same
+    aligned crop as the photo itself (up to resampling), while the plain 3DDFA crops differ."""
+    import cv2
+
+    from conftest import SAMPLE_IMAGE
+    from tfface.inference.reconstructor import FaceReconstructor, largest_face
+    from tfface.io.images import read_image
+    from tfface.morphable.crop import warp_aligned, warp_crop
+
+    image = read_image(SAMPLE_IMAGE)
+    with FaceReconstructor() as rec:
+        face = largest_face(rec(image))
+    centre = face.landmarks[:, :2].mean(axis=0)
+    turn = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 25.0, 0.8)
+    turned = cv2.warpAffine(image, turn, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR)
+    moved = face.landmarks[:, :2] @ turn[:, :2].T + turn[:, 2]
+    frame = face.landmarks[:, :2] * 0.5 + 30  # a template frame at half the photo's scale
+    lo, hi = frame.min(axis=0), frame.max(axis=0)
+    template = {"landmarks": frame, "roi": np.array([*(lo - 0.3 * (hi - lo)), *(hi + 0.3 * (hi - lo))])}
+    a, b = warp_aligned(image, face.landmarks, template, 120), warp_aligned(turned, moved, template, 120)
+    assert a.shape == b.shape == (120, 120, 3)
+    same = np.abs(a.astype(float) - b.astype(float)).mean()
+    plain = np.abs(warp_crop(image, face.roi_box, 120).astype(float) - warp_crop(turned, face.roi_box, 120)).mean()
+    assert same < 2.0 and plain > 10 * same, (same, plain)

@@ -160,8 +160,16 @@ def test_multi_head_model_gets_head_signatures(tmp_path):
     from tfface.export.saved_model import describe_signatures
     from tfface.runtimes import KerasRunner, load_runner
 
+    from tfface.inference.reconstructor import FaceReconstructor, largest_face
+    from tfface.io.images import read_image
+
     preset = tiny_joint_preset()
     preset.config["verification_threshold"] = 0.75
+    with FaceReconstructor() as rec:  # a template frame: the sample's larger face, halved
+        frame = largest_face(rec(read_image(SAMPLE_IMAGE))).landmarks[:, :2] / 2
+    lo, hi = frame.min(axis=0), frame.max(axis=0)
+    roi = np.concatenate([lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo)])
+    preset.config["identity_template"] = {"landmarks": frame.tolist(), "roi": roi.tolist()}
     crops = np.random.default_rng(1).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(TffaceError, match="tflite_int16x8 does not support models with an identity embedding"):
         export_preset(preset, tmp_path / "tiny16", formats=("tflite_int16x8",), representative=crops)
@@ -184,16 +192,25 @@ def test_multi_head_model_gets_head_signatures(tmp_path):
             np.testing.assert_allclose(out[key], ref[key], atol=tol, err_msg=f"{fmt} {key}")
         np.testing.assert_allclose((out["params"] - ref["params"]) / preset.param_stats.std, 0, atol=max(tol, 1e-4))
         np.testing.assert_allclose(np.linalg.norm(out["embedding"], axis=1), 1.0, atol=max(tol / 10, 1e-5))
+    for key in ("landmarks", "roi"):  # as stored, checked and plain floats
+        np.testing.assert_allclose(md["identity_template"][key], preset.config["identity_template"][key], atol=1e-9)
     # the whole photo pipeline on the exported joint model: named attributes, embedding, its threshold
+    from tfface.inference.face_path import embedding_mean
     from tfface.inference.verification import FaceVerifier
-    from tfface.io.images import read_image
+    from tfface.morphable.crop import warp_aligned
 
     verifier = FaceVerifier(result.files["tflite_fp32"])
     assert verifier.threshold == 0.75 and verifier.reconstructor.attribute_names == md["attribute_names"]
     same = verifier(SAMPLE_IMAGE, SAMPLE_IMAGE)
     assert same.similarity == pytest.approx(1.0, abs=1e-5) and same.same
-    face = verifier.reconstructor(read_image(SAMPLE_IMAGE))[0]
+    image = read_image(SAMPLE_IMAGE)
+    face = verifier.reconstructor(image)[0]
     assert len(face.attributes) == 40 and 0 <= min(face.attributes.values()) and face.embedding.shape == (8,)
+    runner = verifier.reconstructor.runner  # the embedding averages the crop's and the aligned crop's
+    crop_view = runner(verifier.reconstructor.crops(image, face.roi_box[None]))["embedding"]
+    aligned_view = runner(warp_aligned(image, face.landmarks, runner.identity_template, 32)[None])["embedding"]
+    np.testing.assert_allclose(face.embedding, embedding_mean(crop_view, aligned_view)[0], atol=1e-5)
+    assert np.abs(crop_view - aligned_view).max() > 1e-3  # two views, two embeddings
     verifier.reconstructor.close()
 
 

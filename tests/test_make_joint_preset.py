@@ -66,7 +66,7 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     _refined_run_starts_where_the_13_block_run_ended(script, out)
     assert main(["train", "--config", str(out / "train_joint13gdc.yaml")]) == 0
     results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False,
-                            experiments=["joint13"], mirror=["joint13"])
+                            experiments=["joint13"], mirror=["joint13"], aligned=["joint13"])
     assert set(script.RUNS.values()) - {script.RUNS["joint13gdc8"]} <= set(results)
     again, row = results["joint13 (experiment)"]["verification"], results[script.RUNS["joint13"]]["verification"]
     assert [again[k] for k in ("pairs", "auc", "accuracy_mean")] == [row[k] for k in ("pairs", "auc", "accuracy_mean")]
@@ -74,16 +74,22 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     mirrored = results[script.row_name("joint13", mirror=True)]  # the branch reads the mirror image too:
     assert mirrored["aflw2000"]["nme_2d"]["mean"] == joint["aflw2000"]["nme_2d"]["mean"]  # the 3DMM path does not
     assert mirrored["verification"]["auc"] != joint["verification"]["auc"]
+    both = results[script.row_name("joint13", mirror=True, aligned=True)]  # + the embedding's aligned view:
+    assert both["aflw2000"]["nme_2d"]["mean"] == joint["aflw2000"]["nme_2d"]["mean"]  # 3DMM and attributes as before
+    assert both["attribute_thresholds"] == mirrored["attribute_thresholds"]
+    assert both["distill"]["test"] != mirrored["distill"]["test"]  # its embedding is another
     assert 0 < joint["aflw2000"]["nme_2d"]["mean"] < 20 and len(joint["attribute_thresholds"]) == 40
     assert 0 < joint["distill"]["test"] < 2  # 1 - cos to the teacher's target on the held-out people
     assert 0 < joint["distill"]["train_wild"] < 2  # ... and on (a sample of) the training photos
     teacher = results["dlib ResNet (the distillation teacher, same pairs)"]["verification"]
     assert teacher["pairs"] == joint["verification"]["pairs"] > 0  # same pairs for student and teacher
     json.loads((out / "report.json").read_text())  # strict JSON
-    script.ship(out, tmp_path / "preset", mirror=True, celeba=celeba)
+    script.ship(out, tmp_path / "preset", mirror=True, celeba=celeba, aligned=True)
     config = load_preset(tmp_path / "preset").config
     assert config["model"]["branch_blocks"] == script.WIDE_BLOCKS and config["model"]["mirror_average"]
-    assert config["verification_threshold"] == round(mirrored["verification"]["threshold_at_far"], 4)
+    assert config["verification_threshold"] == round(both["verification"]["threshold_at_far"], 4)
+    template = config["identity_template"]  # the aligned faces' median landmarks and crop box
+    assert np.array(template["landmarks"]).shape == (68, 2) and len(template["roi"]) == 4
     assert config["verification_far"] == 0.01 and len(config["attribute_thresholds"]) == 40
     verifier = FaceVerifier(tmp_path / "preset")
     try:

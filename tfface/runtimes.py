@@ -31,6 +31,18 @@ OUTPUTS = ("params", "attributes", "embedding")  # what runners return; training
 SAVED_MODEL_METADATA = Path("assets.extra") / "tfface_metadata.json"  # inside a SavedModel
 
 
+def identity_template(config: dict) -> dict | None:
+    """A preset config's or export metadata's `identity_template` as arrays (None when it has none)."""
+    t = config.get("identity_template")
+    if t is None:
+        return None
+    landmarks, roi = np.asarray(t["landmarks"], np.float64), np.asarray(t["roi"], np.float64)
+    if landmarks.shape != (68, 2) or roi.shape != (4,) or not (np.isfinite(landmarks).all() and np.isfinite(roi).all()):
+        raise ValueError(f"identity_template must hold 68 finite [x, y] landmarks and a finite 4-number roi; "
+                         f"found {landmarks.shape} and {roi.shape}")
+    return {"landmarks": landmarks, "roi": roi}
+
+
 class Runner:
     """uint8 RGB crops (N, S, S, 3) -> {"params", optional "attributes", "embedding"} as NumPy."""
 
@@ -42,6 +54,7 @@ class Runner:
     verification_threshold: float | None = None  # chosen on held-out identities when the model was made
     verification_far: float | None = None  # the false-accept rate that threshold had on them
     attribute_thresholds: Sequence[float] = ()  # per-attribute decision thresholds chosen on held-out faces
+    identity_template: dict | None = None  # {"landmarks", "roi"}: the embedding also reads the aligned crop
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         crops = self._check(crops)
@@ -98,6 +111,7 @@ class KerasRunner(Runner):
         self.verification_threshold = self.preset.config.get("verification_threshold")
         self.verification_far = self.preset.config.get("verification_far")
         self.attribute_thresholds = list(self.preset.config.get("attribute_thresholds") or [])
+        self.identity_template = identity_template(self.preset.config)
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:
@@ -171,6 +185,7 @@ class _ExportedRunner(Runner):
         self.verification_threshold = md.get("verification_threshold")
         self.verification_far = md.get("verification_far")
         self.attribute_thresholds = list(md.get("attribute_thresholds") or [])
+        self.identity_template = identity_template(md)
 
     @property
     def _output_dims(self) -> dict[str, tuple[int, ...]]:

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tfface
 from tfface.models.attributes import ATTRIBUTE_NAMES as CELEBA_ATTRIBUTES
 from tfface.export.graph import ServingModule
+from tfface.runtimes import identity_template
 
 METADATA_VERSION = 1
 
@@ -67,4 +68,7 @@ def build_metadata(preset: Any, module: ServingModule, version: int) -> dict[str
             md["verification_far"] = float(preset.config["verification_far"])
     if preset.config.get("attribute_thresholds"):  # chosen on held-out faces
         md["attribute_thresholds"] = [float(v) for v in preset.config["attribute_thresholds"]]
+    template = identity_template(preset.config)  # the embedding's aligned second view, checked
+    if template is not None:
+        md["identity_template"] = {k: v.tolist() for k, v in template.items()}
     return md

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tfface.morphable.crop import roi_from_landmarks, warp_crop
+from tfface.morphable.crop import roi_from_landmarks, warp_aligned, warp_crop
 from tfface.morphable.decode import camera_of, rotation_from_camera
 
 # A face whose refined crop, run once more, turns the head by more than MAX_TURN_DEGREES is not a face:
@@ -66,6 +66,24 @@ def reconstruct_rois(image: np.ndarray, rois: np.ndarray, run: RunFn, decode: De
     if result is first:
         return result
     return replace(result, turn=rotation_change(first.outputs["params"], result.outputs["params"]))
+
+
+def with_aligned_embedding(image: np.ndarray, result: RoiPass, run: RunFn, template: dict, size: int) -> RoiPass:
+    """The pass with its identity embedding averaged over two views of each face: its crop and its aligned
+    crop (`tfface.morphable.crop.warp_aligned` onto `template`, the geometry of the aligned faces that
+    dominated the branch's training). One more network pass; params, landmarks and attributes stay
+    those of the crop. Held-out verification 86.5 -> 87.6 %, AUC 0.941 -> 0.949, TAR@FAR1% 46.4 -> 49.3
+    (README, "Aligned second view")."""
+    if "embedding" not in result.outputs or not len(result.rois):
+        return result
+    aligned = run(np.stack([warp_aligned(image, lm, template, size) for lm in result.landmarks]))["embedding"]
+    return replace(result, outputs={**result.outputs, "embedding": embedding_mean(result.outputs["embedding"], aligned)})
+
+
+def embedding_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The unit-length mean direction of two views' unit embeddings (N, D)."""
+    mean = np.asarray(a, np.float64) + np.asarray(b, np.float64)
+    return (mean / np.maximum(np.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def refined_rois(landmarks: np.ndarray) -> np.ndarray:

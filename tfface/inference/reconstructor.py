@@ -25,7 +25,7 @@ from tfface.detection.blazeface import BlazeFaceDetector
 from tfface.detection.cascade import CascadeDetector
 from tfface.inference.decode import DecodedFaces
 from tfface.inference.face_path import (MAX_TURN_DEGREES, RoiPass, crops_at, holds_face, reconstruct_rois,
-                                        track_rois)
+                                        track_rois, with_aligned_embedding)
 from tfface.morphable.crop import roi_from_box
 from tfface.models.presets import DEFAULT_PRESET, Preset
 from tfface.runtimes import KerasRunner, Runner, load_runner
@@ -128,6 +128,7 @@ class FaceReconstructor:
             p, held = track_rois(frame, np.stack([f.landmarks for f in prev]), np.stack([f.params for f in prev]),
                                  self.runner, self.decoder.landmarks_pose, self.runner.image_size)
             if held:
+                p = self._embedding_views(frame, p)
                 self._tracked = [self._face(p, i, f.box, f.score) for i, f in enumerate(prev)]
                 self._since_detection += 1
                 return self._tracked
@@ -147,7 +148,13 @@ class FaceReconstructor:
         if check:  # a detection is a face only if its refined crop still holds one
             keep = holds_face(image, p, self.runner, self.decoder.landmarks_pose, self.runner.image_size, self.max_turn)
         scores = np.ones(len(boxes)) if scores is None else scores
+        p = self._embedding_views(image, p)
         return [self._face(p, i, boxes[i], float(scores[i])) for i in np.flatnonzero(keep)]
+
+    def _embedding_views(self, image: np.ndarray, p: RoiPass) -> RoiPass:
+        """With a preset that has an identity template, the embedding also reads each face's aligned crop."""
+        template = self.runner.identity_template
+        return p if template is None else with_aligned_embedding(image, p, self.runner, template, self.runner.image_size)
 
     def _face(self, p: RoiPass, i: int, box: np.ndarray, score: float) -> Face:
         probs, embeddings = p.outputs.get("attributes"), p.outputs.get("embedding")
