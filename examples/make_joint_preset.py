@@ -97,7 +97,7 @@ def identity_template(celeba: Path, out: Path) -> dict[str, list]:
     """The aligned faces' median landmarks and crop box: where the embedding's aligned second view puts
     every face (`tfface.morphable.crop.warp_aligned`), as stored in a preset's `identity_template`."""
     t = aligned_template(celeba, out / "labels")
-    return {"landmarks": np.round(t["landmarks"][:, :2], 3).tolist(), "roi": [float(v) for v in t["roi"]]}
+    return {"landmarks": np.round(t["landmarks"][:, :2].astype(np.float64), 3).tolist(), "roi": t["roi"].astype(float).tolist()}
 
 
 def label_photo(rec, dlib, template: dict, image: np.ndarray, folder: str) -> tuple | None:

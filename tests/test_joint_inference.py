@@ -308,6 +308,26 @@ def test_shipped_joint_preset_on_the_sample_photo(reconstructor, halves, capsys)
     assert rc == 0 and json.loads(out)["same"] is False
 
 
+def test_shipped_joint_embedding_averages_the_crop_and_the_aligned_crop():
+    """tfface_mb05_joint's identity_template: each face's embedding is the mean direction of its crop's and
+    its aligned crop's (the aligned faces' geometry), while params and attributes are the crop's alone."""
+    from tfface.inference.face_path import embedding_mean
+    from tfface.inference.reconstructor import FaceReconstructor
+    from tfface.morphable.crop import warp_aligned
+
+    image = read_image(SAMPLE_IMAGE)
+    with FaceReconstructor("tfface_mb05_joint") as rec:
+        runner, faces = rec.runner, rec(image)
+        template = runner.identity_template
+        assert template["landmarks"].shape == (68, 2) and template["roi"].shape == (4,)
+        for face in faces:
+            crop = runner(rec.crops(image, face.roi_box[None]))
+            aligned = runner(warp_aligned(image, face.landmarks, template, runner.image_size)[None])
+            np.testing.assert_allclose(face.embedding, embedding_mean(crop["embedding"], aligned["embedding"])[0], atol=1e-5)
+            np.testing.assert_allclose(list(face.attributes.values()), crop["attributes"][0], atol=1e-5)
+            assert 0.5 < float(crop["embedding"][0] @ aligned["embedding"][0]) < 0.99  # two views of one face
+
+
 def test_fit_shape_directions_recovers_a_known_linear_effect():
     from tfface.inference.editing import fit_shape_directions
 
