@@ -26,6 +26,9 @@ IMG = str(SAMPLE_IMAGE)
     (["export", "-o", "x", "--max-faces", "-1"], "argument --max-faces: must be an integer >= 1, got '-1'"),
     (["serve-request", IMG, "--timeout", "-5"], "argument --timeout: must be a finite number > 0, got '-5'"),
     (["service", "dispatcher", "--port", "70000"], "argument --port: must be an integer >= 0 and <= 65535, got '70000'"),
+    (["evaluate", "verification", "--data", "x", "--num-pairs", "0"], "argument --num-pairs: must be an integer >= 2, got '0'"),
+    (["evaluate", "meshes", "--pred", "x", "--gt", "y", "--radius", "nan"],
+     "argument --radius: must be a finite number > 0, got 'nan'"),
     (["service", "worker", "--dispatcher", "nohost:abc"],
      "argument --dispatcher: must be HOST:PORT with a port in 1-65535, got 'nohost:abc'"),
 ])

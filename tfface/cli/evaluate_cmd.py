@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--data", type=Path, required=True, help="image root the pairs refer to, or identity folders")
     v.add_argument("--pairs", type=Path, default=None,
                    help="LFW pairs.txt or a CSV of img1,img2,same; omitted: pairs drawn from identity folders")
-    v.add_argument("--num-pairs", type=int, default=6000, help="pairs to draw from identity folders")
+    v.add_argument("--num-pairs", type=bounded(int, 2), default=6000, help="pairs to draw from identity folders")
     v.add_argument("--seed", type=int, default=0)
     _common(v, "verification", JOINT_PRESET)
     v.set_defaults(run=run_verification, tensorflow=False)
@@ -44,9 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m = tasks.add_parser("meshes", help="3D RMSE of predicted meshes against scans after ICP (MICC/BU-3DFE)")
     m.add_argument("--pred", type=Path, required=True, help="folder of predicted meshes (.obj/.ply/.wrl)")
     m.add_argument("--gt", type=Path, required=True, help="folder of ground-truth scans, same file names")
-    m.add_argument("--radius", type=float, default=95.0, help="face crop radius around the nose tip (scan units)")
+    m.add_argument("--radius", type=bounded(float, above=0), default=95.0, help="face crop radius around the nose tip (scan units)")
     m.add_argument("--no-scale", action="store_true", help="rigid ICP only (default: rigid + one scale)")
-    m.add_argument("--spacing", type=float, default=1.0, help="subdivide predictions to this edge length")
+    m.add_argument("--spacing", type=bounded(float, above=0), default=1.0, help="subdivide predictions to this edge length")
     m.add_argument("-o", "--output", type=Path, default=Path("eval_meshes"))
     m.set_defaults(run=run_meshes)
 
