@@ -63,49 +63,6 @@ def reconstruct_file(reconstructor: Any, path: Path, budget: int | None = None) 
     return finite_faces({"image": str(path), "faces": [f.to_json() for f in faces]}), image, faces
 
 
-def reconstruct_video(videos: Any, path: Path, stem: str, args: argparse.Namespace, budget: int) -> str:
-    """A video's faces per frame: JSON lines (stdout with --json, <stem>.jsonl in the output folder) and
-    <stem>_overlay.mp4, both written atomically; returns the line saying what was written."""
-    import contextlib
-
-    import cv2
-
-    from tfface.io.atomic import atomic_path
-    from tfface.io.outputs import finite_faces
-    from tfface.render.overlay import draw_faces
-
-    with contextlib.ExitStack() as stack:
-        lines = overlay = writer = None
-        if args.output:
-            lines = stack.enter_context(open(stack.enter_context(atomic_path(args.output / f"{stem}.jsonl")), "w"))
-            if not args.no_overlay:
-                overlay = stack.enter_context(atomic_path(args.output / f"{stem}_overlay.mp4"))
-        frames = with_faces = 0
-        for index, t, frame, faces in videos(path, budget):
-            result = finite_faces({"video": str(path), "frame": index, "t": round(t, 4),
-                                   "faces": [f.to_json() for f in faces]})
-            text = json.dumps(result)
-            if args.json:
-                print(text, flush=True)
-            if lines is not None:
-                lines.write(text + "\n")
-            if overlay is not None:
-                if writer is None:
-                    writer = cv2.VideoWriter(str(overlay), cv2.VideoWriter_fourcc(*"mp4v"), videos.info.fps,
-                                             (frame.shape[1], frame.shape[0]))
-                    stack.callback(writer.release)  # before the rename: the file is complete then
-                    if not writer.isOpened():
-                        raise DataFileError(f"{args.output / (stem + '_overlay.mp4')}: cannot write a video there")
-                writer.write(cv2.cvtColor(draw_faces(frame, faces), cv2.COLOR_RGB2BGR))
-            frames, with_faces = frames + 1, with_faces + bool(faces)
-        if not frames:
-            raise DataFileError(f"{path}: no frames could be read (empty, or a codec this OpenCV lacks)")
-    listed = videos.info.frames
-    short = f" of the {listed} the file lists (truncated?)" if listed and frames < 0.9 * listed else ""
-    where = f" -> {args.output / stem}.jsonl" if args.output else ""
-    return f"tfface: {path}: {frames} frames{short}, faces in {with_faces}{where}"
-
-
 def one_line(error: BaseException, path: Path) -> str:
     """A TffaceError already names the file; anything else gets the file and the exception's first line."""
     if isinstance(error, TffaceError | FileNotFoundError):
@@ -119,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tfface.inference.reconstructor import FaceReconstructor
     from tfface.inference.smoothing import OneEuroConfig
-    from tfface.inference.video import VideoFaces, is_video
+    from tfface.inference.video import VideoFaces, is_video, write_video_results
     from tfface.io.images import max_pixels, write_image
     from tfface.io.outputs import check_output_folder, list_inputs, output_stems, write_json_atomic
     from tfface.models.presets import DEFAULT_PRESET
@@ -156,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                            file=sys.stderr):
         try:
             if is_video(path):
-                tqdm.write(reconstruct_video(videos, path, stem, args, budget), file=sys.stderr)
+                done = write_video_results(videos, path, budget, args.output, stem, not args.no_overlay, args.json)
+                tqdm.write(done, file=sys.stderr)
                 continue
             result, image, faces = reconstruct_file(reconstructor, path, budget)
             if args.json:

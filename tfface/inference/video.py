@@ -4,10 +4,13 @@ Frames are read with OpenCV in order; faces are tracked from the previous frame'
 detector runs every `detect_every` frames and whenever tracking is lost (`FaceReconstructor.track`);
 landmarks, pose and params are then One-Euro smoothed per face (`tfface.inference.smoothing`), on the
 video's own clock (frame index / fps), so results do not depend on how fast this machine runs.
+`write_video_results` is `tfface reconstruct`'s video output: JSON lines and an overlay video.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -100,3 +103,42 @@ def smoothed(tracker: FaceTracker, t: float, faces: list[Face]) -> list[Face]:
     with the crop; smoothing them with the landmarks keeps the three consistent)."""
     values = tracker(t, [{"landmarks": f.landmarks, "pose": f.pose, "params": f.params} for f in faces])
     return [replace(f, landmarks=v["landmarks"], pose=v["pose"], params=v["params"]) for f, v in zip(faces, values)]
+
+
+def write_video_results(videos: VideoFaces, path: Path, budget: int, output: Path | None, stem: str,
+                        overlay: bool = True, echo: bool = False) -> str:
+    """A video's faces per frame as JSON lines: `output`/<stem>.jsonl (and `output`/<stem>_overlay.mp4 with
+    `overlay`), written atomically, and/or on stdout (`echo`); returns the line saying what was written."""
+    from tfface.io.atomic import atomic_path
+    from tfface.io.outputs import finite_faces
+    from tfface.render.overlay import draw_faces
+
+    with contextlib.ExitStack() as stack:
+        lines = movie = writer = None
+        if output is not None:
+            lines = stack.enter_context(open(stack.enter_context(atomic_path(output / f"{stem}.jsonl")), "w"))
+            if overlay:
+                movie = stack.enter_context(atomic_path(output / f"{stem}_overlay.mp4"))
+        frames = with_faces = 0
+        for index, t, frame, faces in videos(path, budget):
+            text = json.dumps(finite_faces({"video": str(path), "frame": index, "t": round(t, 4),
+                                            "faces": [f.to_json() for f in faces]}))
+            if echo:
+                print(text, flush=True)
+            if lines is not None:
+                lines.write(text + "\n")
+            if movie is not None:
+                if writer is None:
+                    writer = cv2.VideoWriter(str(movie), cv2.VideoWriter_fourcc(*"mp4v"), videos.info.fps,
+                                             (frame.shape[1], frame.shape[0]))
+                    stack.callback(writer.release)  # before the rename: the file is complete then
+                    if not writer.isOpened():
+                        raise DataFileError(f"{output / (stem + '_overlay.mp4')}: cannot write a video there")
+                writer.write(cv2.cvtColor(draw_faces(frame, faces), cv2.COLOR_RGB2BGR))
+            frames, with_faces = frames + 1, with_faces + bool(faces)
+        if not frames:
+            raise DataFileError(f"{path}: no frames could be read (empty, or a codec this OpenCV lacks)")
+    listed = videos.info.frames
+    short = f" of the {listed} the file lists (truncated?)" if listed and frames < 0.9 * listed else ""
+    where = f" -> {output / stem}.jsonl" if output is not None else ""
+    return f"tfface: {path}: {frames} frames{short}, faces in {with_faces}{where}"
