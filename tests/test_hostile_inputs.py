@@ -150,6 +150,15 @@ def test_no_input_is_overwritten_or_read_back(tmp_path, capsys, stub):
     assert notes == ["g_face0.jpg: another input's outputs are also named 'g_face0'; its outputs are 'g_face0_jpg.*'"]
 
 
+def test_a_broken_link_in_a_folder_is_reported_not_dropped(tmp_path, capsys, stub):
+    photos = tmp_path / "photos"
+    _photo(photos / "a.jpg")
+    (photos / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    rc, _, err = _run(capsys, photos, "-o", tmp_path / "out")
+    assert rc == 0 and f"tfface: skipped: {photos / 'gone.jpg'}: a link to a file that does not exist\n" in err
+    assert err.endswith(f"tfface: wrote 1 results to {tmp_path / 'out'}/ (1 failed)\n")
+
+
 def test_output_stems_are_unique_case_insensitively():
     inputs = [(Path("x/Face.JPG"), Path("Face.JPG")), (Path("y/face.jpg"), Path("face.jpg")),
               (Path("z/face_jpg.png"), Path("face_jpg.png"))]

@@ -92,7 +92,8 @@ def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray
     if path.is_dir():
         raise DataFileError(f"{path}: a folder, not an image file")
     if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
+        broken = path.is_symlink() and not path.exists()
+        raise DataFileError(f"{path}: " + ("a link to a file that does not exist" if broken else "file not found"))
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataFileError(f"{path}: unsupported format '{path.suffix}' (supported: {', '.join(IMAGE_EXTENSIONS)})")
     try:  # bytes + imdecode, unlike imread, copes with any path encoding

@@ -38,7 +38,7 @@ def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | 
         if arg.is_dir():
             _outside(arg, out)
             items = [(f, f.relative_to(arg)) for f in sorted(arg.rglob("*"))
-                     if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                     if (f.is_file() or _broken_link(f)) and f.suffix.lower() in IMAGE_EXTENSIONS
                      and (out is None or not f.resolve().is_relative_to(out))]
         else:
             _outside(arg, out)
@@ -49,6 +49,11 @@ def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | 
                 seen.add(key)
                 found.append((file, rel))
     return found
+
+
+def _broken_link(path: Path) -> bool:
+    """A link to nothing: listed, so its photo is reported missing rather than silently left out."""
+    return path.is_symlink() and not path.exists()
 
 
 def _outside(arg: Path, out: Path | None) -> None:
