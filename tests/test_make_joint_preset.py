@@ -64,10 +64,10 @@ def test_data_train_report_ship_on_a_tiny_subset(tmp_path):
     _branch_trained_and_3dmm_untouched(out)
     _morphs_lie_between_their_faces(script, celeba, out)
     _refined_run_starts_where_the_13_block_run_ended(script, out)
-    assert main(["train", "--config", str(out / "train_joint13gdc.yaml")]) == 0
     results = script.report(celeba, out, shared_path("aflw2000_3d"), aflw_limit=3, baselines=False,
                             experiments=["joint13"], mirror=["joint13"], aligned=["joint13"])
-    assert set(script.RUNS.values()) - {script.RUNS["joint13gdc8"]} <= set(results)
+    # every trained run has its row (the refined config is checked above, not trained: 30 s of CI)
+    assert set(script.RUNS.values()) - {script.RUNS["joint13gdc8"], script.RUNS["joint13gdc"]} <= set(results)
     again, row = results["joint13 (experiment)"]["verification"], results[script.RUNS["joint13"]]["verification"]
     assert [again[k] for k in ("pairs", "auc", "accuracy_mean")] == [row[k] for k in ("pairs", "auc", "accuracy_mean")]
     joint = results[script.RUNS["joint13"]]
