@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from tfface.errors import DataFileError
+from tfface.io.images import check_input_file
 from tfface.inference.reconstructor import Face, FaceReconstructor
 from tfface.inference.smoothing import FaceTracker, OneEuroConfig
 from tfface.quiet import native_stderr_silenced
@@ -42,9 +43,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 def open_video(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
     """An opened capture and what the container says about it; one-line errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
+    path = check_input_file(path, "a video file")
     with native_stderr_silenced():  # FFmpeg's own lines ("moov atom not found") would follow our one line
         cap = cv2.VideoCapture(os.fspath(path))
     if not cap.isOpened():

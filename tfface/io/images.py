@@ -85,15 +85,26 @@ def decode_image(data: bytes, name: str | os.PathLike, budget: int | None = None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second copy of a big photo
 
 
+def broken_link(path: Path) -> bool:
+    """A link to a file that does not exist."""
+    return path.is_symlink() and not path.exists()
+
+
+def check_input_file(path: str | os.PathLike, what: str = "an image file") -> Path:
+    """`path` as a Path if it is a file to read, else a one-line DataFileError saying what it is instead
+    (a folder, a link to nothing, nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path}: a folder, not {what}")
+    if not path.is_file():
+        raise DataFileError(f"{path}: " + ("a link to a file that does not exist" if broken_link(path) else "file not found"))
+    return path
+
+
 def read_image(path: str | os.PathLike, budget: int | None = None) -> np.ndarray:
     """An image file -> RGB uint8 (H, W, 3); grey and alpha images are converted; images whose header
     claims more than `budget` pixels (default: max_pixels()) are refused before decoding."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataFileError(f"{path}: a folder, not an image file")
-    if not path.is_file():
-        broken = path.is_symlink() and not path.exists()
-        raise DataFileError(f"{path}: " + ("a link to a file that does not exist" if broken else "file not found"))
+    path = check_input_file(path)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataFileError(f"{path}: unsupported format '{path.suffix}' (supported: {', '.join(IMAGE_EXTENSIONS)})")
     try:  # bytes + imdecode, unlike imread, copes with any path encoding

@@ -23,7 +23,7 @@ import numpy as np
 
 from tfface.errors import DataFileError
 from tfface.io.atomic import atomic_path
-from tfface.io.images import IMAGE_EXTENSIONS
+from tfface.io.images import IMAGE_EXTENSIONS, broken_link
 
 
 def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
@@ -37,8 +37,9 @@ def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | 
     for arg in map(Path, paths):
         if arg.is_dir():
             _outside(arg, out)
+            # a link to nothing is listed, so its photo is reported missing rather than silently left out
             items = [(f, f.relative_to(arg)) for f in sorted(arg.rglob("*"))
-                     if (f.is_file() or _broken_link(f)) and f.suffix.lower() in IMAGE_EXTENSIONS
+                     if (f.is_file() or broken_link(f)) and f.suffix.lower() in IMAGE_EXTENSIONS
                      and (out is None or not f.resolve().is_relative_to(out))]
         else:
             _outside(arg, out)
@@ -49,11 +50,6 @@ def list_inputs(paths: Iterable[str | os.PathLike], output: str | os.PathLike | 
                 seen.add(key)
                 found.append((file, rel))
     return found
-
-
-def _broken_link(path: Path) -> bool:
-    """A link to nothing: listed, so its photo is reported missing rather than silently left out."""
-    return path.is_symlink() and not path.exists()
 
 
 def _outside(arg: Path, out: Path | None) -> None:
