@@ -12,7 +12,7 @@ pairs with a fixed seed. Columns: accuracy of a threshold chosen on one half of 
 on the other; LFW-style 10-fold accuracy (dlib also on tfface's own 120 px crop, upsampled by its chip
 step: what dlib makes of the pixels tfface reads, i.e. what a larger input could at most give back); AUC; TAR at FAR 1 %; median ms per face of the embedding
 step alone (1 thread, crop/chip + network; tfface: both views when the preset averages its embedding
-over the crop and the aligned crop), and the ratio to tfface's.
+over the crop and the aligned crop, and beside it, in the same run, the crop alone), and the ratio to tfface's.
 `--photos DIR` (a folder per person): every pair of its photos at each model's threshold at FAR 1 % on
 the held-out pairs (what `tfface verify` ships): the different-person pairs accepted, by name, and the
 same-person pairs accepted.
@@ -54,8 +54,8 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
         from tfface.data.teacher import DlibTeacher
 
         teacher = DlibTeacher()
-    rows: dict[str, list] = {"tfface": [], "dlib": [], "dlib_crop": [], "identity": [], "ms_tfface": [],
-                             "ms_dlib": [], "ms_dlib_crop": [],
+    rows: dict[str, list] = {"tfface": [], "tfface_crop": [], "dlib": [], "dlib_crop": [], "identity": [],
+                             "ms_tfface": [], "ms_tfface_crop": [], "ms_dlib": [], "ms_dlib_crop": [],
                              **{k: [] for f in extra for k in (f, f"ms_{f}")}}
     with FaceReconstructor(preset) as rec:
         for path, person in tqdm(photos, desc="held-out photos"):
@@ -70,6 +70,11 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
             rows["ms_tfface"].append(1000 * (time.perf_counter() - t0))
             assert np.allclose(emb, face.embedding, atol=1e-5)  # what `tfface verify` compares
             rows["tfface"].append(emb)
+            if rec.runner.identity_template is not None:  # the same network without the aligned view
+                t0 = time.perf_counter()
+                rows["tfface_crop"].append(embed_face(rec.runner, image, face, rec.crops(image, face.roi_box[None]),
+                                                      aligned=False))
+                rows["ms_tfface_crop"].append(1000 * (time.perf_counter() - t0))
             for name, runner in extra.items():  # the network alone: the crop is tfface's above
                 t0 = time.perf_counter()
                 rows[name].append(embed_face(runner, image, face, crop))
@@ -86,12 +91,13 @@ def embed_all(photos: list[tuple[Path, int]], preset: str, use_dlib: bool,
     return {k: np.array(v) for k, v in rows.items()}
 
 
-def embed_face(runner, image: np.ndarray, face, crop: np.ndarray) -> np.ndarray:
-    """The face's embedding from its crop, and (a preset with an identity template) its aligned second view."""
+def embed_face(runner, image: np.ndarray, face, crop: np.ndarray, aligned: bool = True) -> np.ndarray:
+    """The face's embedding from its crop, and (a preset with an identity template, unless not `aligned`) its
+    aligned second view."""
     from tfface.inference.face_path import RoiPass, with_aligned_embedding
 
     p = RoiPass(face.roi_box[None], runner(crop), face.landmarks[None], face.pose[None])
-    if runner.identity_template is not None:
+    if aligned and runner.identity_template is not None:
         p = with_aligned_embedding(image, p, runner, runner.identity_template, runner.image_size)
     return p.outputs["embedding"][0]
 
@@ -145,7 +151,8 @@ def main() -> None:
     photos = held_out_photos(args.celeba)[:args.limit]
     rows = embed_all(photos, args.preset, use_dlib, tuple(args.runtime))
     table = {}
-    for name in ("tfface", *args.runtime, *(("dlib", "dlib_crop") if use_dlib else ())):
+    crop_only = ("tfface_crop",) if len(rows["tfface_crop"]) else ()
+    for name in ("tfface", *crop_only, *args.runtime, *(("dlib", "dlib_crop") if use_dlib else ())):
         m = embedding_verification(rows[name], rows["identity"])
         table[name] = {"half_split_accuracy": m["half_split_accuracy"], "accuracy_10fold": m["accuracy_mean"],
                        "auc": m["auc"], "tar_at_far_1%": m["tar_at_far"]["0.01"],
@@ -156,7 +163,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     base = table["tfface"]["ms_per_face"]
     for name, r in table.items():
-        label = {"tfface": f"tfface {args.preset}", "dlib": "dlib ResNet (face_recognition)",
+        label = {"tfface": f"tfface {args.preset}", "tfface_crop": f"tfface {args.preset}, crop only (no aligned view)",
+                 "dlib": "dlib ResNet (face_recognition)",
                  "dlib_crop": "dlib ResNet on tfface's 120 px crop"}.get(name, name)
         print(f"| {label} | {100 * r['half_split_accuracy']:.1f} | {100 * r['accuracy_10fold']:.1f} | {r['auc']:.3f} | "
               f"{100 * r['tar_at_far_1%']:.1f} | {r['ms_per_face']:.1f} | {r['ms_per_face'] / base:.1f}x |")
